@@ -1,0 +1,157 @@
+"""Shared fixtures of the scenarios' testinfra suite.
+
+`host` is the server (the `fastapi_servers` group of Molecule's inventory). `client` is a plain
+container on the scenario's network: it plays an outside client, so the server sees its real
+address (through a port published on the host, Docker's userland proxy would hide it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+PEBBLE_HTTPS_CA = REPO_DIR / ".cache" / "pebble-https-ca.pem"
+CLIENT_PEBBLE_HTTPS_CA = "/usr/local/share/pebble-https-ca.pem"
+CLIENT_PEBBLE_ROOT = "/usr/local/share/pebble-root.pem"
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the inventory says the server serves."""
+
+    domain: str
+    prefix: str
+    workers: int
+    server_address: str
+
+    def url(self, path: str = "/", scheme: str = "https") -> str:
+        return f"{scheme}://{self.domain}{self.prefix}{path}"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:  # noqa: ANN401 - the app's JSON, any shape
+        return json.loads(self.body)
+
+
+def scenario_name() -> str:
+    return os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+
+
+@pytest.fixture(scope="session")
+def inventory_vars() -> dict[str, Any]:
+    """The server's variables as Molecule's inventory (with the sandbox group_vars) has them."""
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    server = testinfra.get_host(
+        f"ansible://fd-{scenario_name()}-server?ansible_inventory={inventory}"
+    )
+    return dict(server.ansible.get_variables())
+
+
+@pytest.fixture(scope="session")
+def client() -> testinfra.host.Host:
+    return testinfra.get_host(f"docker://fd-{scenario_name()}-client")
+
+
+@pytest.fixture(scope="session")
+def site(client: testinfra.host.Host, inventory_vars: dict[str, Any]) -> Site:
+    domain = inventory_vars["proxy_domains"][0]
+    return Site(
+        domain=domain,
+        prefix=inventory_vars.get("proxy_path_prefix", ""),
+        workers=int(inventory_vars["app_workers"]),
+        server_address=client.check_output(f"getent hosts {domain} | cut -d' ' -f1"),
+    )
+
+
+@pytest.fixture(scope="session")
+def pebble_root(client: testinfra.host.Host) -> str:
+    """Pebble's current issuing root, fetched over Pebble's own verified HTTPS, in the client."""
+    container = f"fd-{scenario_name()}-client"
+    subprocess.run(
+        ["docker", "cp", str(PEBBLE_HTTPS_CA), f"{container}:{CLIENT_PEBBLE_HTTPS_CA}"], check=True
+    )
+    client.check_output(
+        f"curl -fsS --cacert {CLIENT_PEBBLE_HTTPS_CA} -o {CLIENT_PEBBLE_ROOT} "
+        "https://pebble:15000/roots/0"
+    )
+    return CLIENT_PEBBLE_ROOT
+
+
+def parse_curl(output: str) -> Response:
+    """Splits `curl -si` output (possibly after redirects or 1xx) into the final response."""
+    head, _, body = output.replace("\r\n", "\n").rpartition("\n\n")
+    if not head:
+        head, body = body, ""
+    last_head = head.split("\n\nHTTP/")[-1]
+    lines = last_head.split("\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Response(status=status, headers=headers, body=body)
+
+
+@pytest.fixture
+def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
+    """GET from the client over HTTPS, verifying the chain against Pebble's root."""
+
+    def get(path: str, headers: dict[str, str] | None = None) -> Response:
+        header_args = " ".join(f"-H '{name}: {value}'" for name, value in (headers or {}).items())
+        output = client.check_output(
+            f"curl -sS -i --max-time 20 --cacert {pebble_root} {header_args} '{site.url(path)}'"
+        )
+        return parse_curl(output)
+
+    return get
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> float:
+    """Polls check until it holds; returns the seconds it took, fails after timeout."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[[], bool]:
+    """True when the app answers 200 through the proxy with a verified certificate."""
+
+    def check() -> bool:
+        result = client.run(
+            f"curl -fsS -o /dev/null --max-time 5 --cacert {pebble_root} '{site.url('/health')}'"
+        )
+        return result.rc == 0
+
+    return check
+
+
+@pytest.fixture
+def served_certificate_serial(
+    client: testinfra.host.Host, site: Site, pebble_root: str
+) -> Callable[[], str]:
+    def serial() -> str:
+        return client.check_output(
+            f"openssl s_client -connect {site.domain}:443 -servername {site.domain} "
+            f"-CAfile {pebble_root} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        )
+
+    return serial

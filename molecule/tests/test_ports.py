@@ -1,0 +1,44 @@
+"""Only the proxy is reachable: 80 and 443 on the server, nothing else new, never the app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import testinfra
+
+from conftest import Site
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+APP_PORT = 8000
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_proxy_listens_on_port(host: testinfra.host.Host, port: int) -> None:
+    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_nothing_else_listens_on_the_server(host: testinfra.host.Host) -> None:
+    ports = {
+        int(socket.rsplit(":", 1)[1])
+        for socket in host.socket.get_listening_sockets()
+        if socket.startswith("tcp://")
+    }
+    assert ports == {80, 443}
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_client_connects_to_proxy_port(client: testinfra.host.Host, site: Site, port: int) -> None:
+    assert client.run(f"nc -z -w 3 {site.server_address} {port}").rc == 0
+
+
+def test_app_port_is_unreachable_from_outside(client: testinfra.host.Host, site: Site) -> None:
+    assert client.run(f"nc -z -w 3 {site.server_address} {APP_PORT}").rc != 0
+
+
+def test_app_container_publishes_no_port(host: testinfra.host.Host) -> None:
+    ports = json.loads(
+        host.check_output("docker inspect --format '{{json .NetworkSettings.Ports}}' app")
+    )
+    assert all(bindings is None for bindings in (ports or {}).values())

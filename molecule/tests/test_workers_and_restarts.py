@@ -1,0 +1,97 @@
+"""The app runs its workers and comes back by itself from crashes and restarts.
+
+These tests disrupt the server, so each one waits until the site is served again before it
+ends: the next test starts from a healthy server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import testinfra
+
+from conftest import Site, wait_until
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+
+def app_processes(host: testinfra.host.Host) -> list[tuple[int, int, str]]:
+    """(pid, ppid, command) of the app container's processes, as the server sees them."""
+    rows = host.check_output("docker top app -o pid,ppid,args").splitlines()[1:]
+    return [(int(pid), int(ppid), args) for pid, ppid, args in (row.split(None, 2) for row in rows)]
+
+
+def main_pid(host: testinfra.host.Host) -> int:
+    return int(host.check_output("docker inspect --format '{{.State.Pid}}' app"))
+
+
+def worker_pids(host: testinfra.host.Host) -> list[int]:
+    master = main_pid(host)
+    return [pid for pid, ppid, args in app_processes(host) if ppid == master and "spawn" in args]
+
+
+def restart_count(host: testinfra.host.Host) -> int:
+    return int(host.check_output("docker inspect --format '{{.RestartCount}}' app"))
+
+
+def test_configured_number_of_workers_run(host: testinfra.host.Host, site: Site) -> None:
+    assert len(worker_pids(host)) == site.workers
+
+
+def test_app_runs_multi_worker_uvicorn(host: testinfra.host.Host, site: Site) -> None:
+    command = host.check_output("docker inspect --format '{{json .Config.Cmd}}' app")
+    assert "uvicorn" in command
+    assert f'"--workers","{site.workers}"' in command.replace(" ", "")
+
+
+def test_a_killed_worker_is_replaced(host: testinfra.host.Host, site: Site) -> None:
+    victim = worker_pids(host)[0]
+    host.check_output(f"kill -9 {victim}")
+    wait_until(
+        lambda: victim not in worker_pids(host) and len(worker_pids(host)) == site.workers, 30
+    )
+
+
+def test_app_comes_back_after_its_main_process_is_killed(
+    host: testinfra.host.Host, served: Callable[[], bool]
+) -> None:
+    """kill -9 of uvicorn's master, not `docker kill` (which Docker treats as a manual stop)."""
+    restarts = restart_count(host)
+    host.check_output(f"kill -9 {main_pid(host)}")
+    wait_until(lambda: restart_count(host) > restarts, 30)
+    wait_until(served, 60)
+
+
+def test_proxy_restart_keeps_the_certificate(
+    host: testinfra.host.Host,
+    served: Callable[[], bool],
+    served_certificate_serial: Callable[[], str],
+) -> None:
+    before = served_certificate_serial()
+    host.check_output("docker restart proxy")
+    wait_until(served, 60)
+    assert served_certificate_serial() == before
+
+
+def test_docker_restart_brings_everything_back_with_the_same_certificate(
+    host: testinfra.host.Host,
+    served: Callable[[], bool],
+    served_certificate_serial: Callable[[], str],
+) -> None:
+    before = served_certificate_serial()
+    host.check_output("systemctl restart docker")
+    wait_until(served, 90)
+    assert host.service("docker").is_running
+    assert served_certificate_serial() == before
+
+
+def test_containers_restart_on_failure_and_on_boot(host: testinfra.host.Host) -> None:
+    for container in ("app", "proxy"):
+        policy = host.check_output(
+            f"docker inspect --format '{{{{.HostConfig.RestartPolicy.Name}}}}' {container}"
+        )
+        assert policy in {"always", "unless-stopped"}, container
+
+
+def test_docker_starts_on_boot(host: testinfra.host.Host) -> None:
+    assert host.service("docker").is_enabled

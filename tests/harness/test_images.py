@@ -1,0 +1,67 @@
+"""The image build is incremental: inputs decide, recorded as a label on each image."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_DIR / "harness"))
+
+import images  # noqa: E402
+
+
+def build_all() -> str:
+    result = subprocess.run(
+        [sys.executable, "harness/images.py"], cwd=REPO_DIR, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    return result.stderr
+
+
+def test_second_build_does_nothing_and_says_so() -> None:
+    build_all()
+    log = build_all()
+    assert "built in" not in log
+    assert log.count("is up to date") == len(images.IMAGES)
+
+
+@pytest.mark.parametrize("image", images.IMAGES, ids=lambda image: image.key)
+def test_image_carries_the_hash_of_its_inputs(image: images.Image) -> None:
+    by_key = {i.key: i for i in images.IMAGES}
+    chain = [image]
+    while chain[-1].parent:
+        chain.append(by_key[chain[-1].parent])
+    expected = None
+    for link in reversed(chain):
+        expected = images.inputs_hash(link, expected)
+    assert images.current_label(image.tag) == expected
+
+
+def test_changed_build_file_changes_the_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "server").mkdir()
+    dockerfile = tmp_path / "server" / "Dockerfile"
+    dockerfile.write_text("FROM scratch\n")
+    monkeypatch.setattr(images, "BUILD_FILES_DIR", tmp_path)
+    server = images.Image("server", "unused", "debian")
+    before = images.inputs_hash(server, "parent")
+    dockerfile.write_text("FROM scratch\nLABEL changed=yes\n")
+    assert images.inputs_hash(server, "parent") != before
+
+
+def test_changed_parent_changes_the_hash() -> None:
+    server = next(i for i in images.IMAGES if i.key == "server")
+    assert images.inputs_hash(server, "a") != images.inputs_hash(server, "b")
+
+
+@pytest.mark.parametrize("image", [i for i in images.IMAGES if i.archive], ids=lambda i: i.key)
+def test_archive_for_the_server_matches_the_image(image: images.Image) -> None:
+    label = images.current_label(image.tag)
+    assert label is not None
+    archive = images.ARCHIVE_DIR / f"{image.key}.tar"
+    assert archive.resolve() == images.archive_path(image, label)

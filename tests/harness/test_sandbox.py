@@ -1,0 +1,75 @@
+"""`harness/sandbox.py up` gives a user on this host a verified HTTPS answer; `down` cleans up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_DIR / "harness"))
+
+import sandbox  # noqa: E402
+
+SANDBOX = sandbox.Sandbox()
+URL = f"https://{sandbox.DOMAIN}:{SANDBOX.https_port}{sandbox.PATH_PREFIX}/"
+RESOLVE = f"{sandbox.DOMAIN}:{SANDBOX.https_port}:127.0.0.1"
+
+
+def run_sandbox(action: str) -> None:
+    subprocess.run([sys.executable, "harness/sandbox.py", action], cwd=REPO_DIR, check=True)
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--resolve", RESOLVE, *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def sandbox_objects() -> list[str]:
+    containers = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", "name=fastapi-sandbox"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    networks = subprocess.run(
+        ["docker", "network", "ls", "--format", "{{.Name}}", "--filter", "name=fastapi-sandbox"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return containers + networks
+
+
+@pytest.fixture(scope="module")
+def sandbox_up() -> Iterator[None]:
+    run_sandbox("down")
+    run_sandbox("up")
+    yield
+    run_sandbox("down")
+
+
+def test_site_answers_verified_https_on_loopback(sandbox_up: None) -> None:
+    result = curl("--cacert", str(sandbox.PEBBLE_ROOT), URL)
+    assert result.returncode == 0, result.stderr
+    assert '"Hello"' in result.stdout
+
+
+def test_site_does_not_verify_without_the_pebble_root(sandbox_up: None) -> None:
+    assert curl("--cacert", "/etc/ssl/certs/ca-certificates.crt", URL).returncode == 60
+
+
+def test_port_80_redirects_to_https(sandbox_up: None) -> None:
+    url = f"http://{sandbox.DOMAIN}:{SANDBOX.http_port}{sandbox.PATH_PREFIX}/"
+    resolve = f"{sandbox.DOMAIN}:{SANDBOX.http_port}:127.0.0.1"
+    result = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", resolve, url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout == "308"
+
+
+def test_down_removes_every_container_and_network(sandbox_up: None) -> None:
+    run_sandbox("down")
+    assert sandbox_objects() == []
