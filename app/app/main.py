@@ -1,0 +1,82 @@
+"""The demo app: the endpoints of FastAPI's deployment docs, plus what the tests look at.
+
+The interactive docs load their JavaScript and CSS from the app itself, under the app's
+root_path, so they render behind a prefix-stripping proxy and on a server without internet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+app = FastAPI(title="fastapi-deploy demo", docs_url=None, redoc_url=None)
+app.mount("/static", StaticFiles(directory=DOCS_ASSETS), name="static")
+
+
+def root_path(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
+@app.get("/docs", include_in_schema=False)
+def swagger_ui(request: Request) -> HTMLResponse:
+    prefix = root_path(request)
+    return get_swagger_ui_html(
+        openapi_url=f"{prefix}{app.openapi_url}",
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{prefix}/static/swagger-ui-bundle.js",
+        swagger_css_url=f"{prefix}/static/swagger-ui.css",
+        swagger_favicon_url=f"{prefix}/static/favicon.png",
+    )
+
+
+@app.get("/redoc", include_in_schema=False)
+def redoc(request: Request) -> HTMLResponse:
+    prefix = root_path(request)
+    return get_redoc_html(
+        openapi_url=f"{prefix}{app.openapi_url}",
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{prefix}/static/redoc.standalone.js",
+        redoc_favicon_url=f"{prefix}/static/favicon.png",
+        with_google_fonts=False,
+    )
+
+
+@app.get("/")
+def read_root() -> dict[str, str]:
+    return {"Hello": "World"}
+
+
+@app.get("/items/{item_id}")
+def read_item(item_id: int, q: str | None = None) -> dict[str, int | str | None]:
+    return {"item_id": item_id, "q": q}
+
+
+@app.get("/app")
+def read_main(request: Request) -> dict[str, str]:
+    return {"message": "Hello World", "root_path": root_path(request)}
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/request-info")
+def request_info(request: Request) -> dict[str, str | int | None]:
+    """What this worker sees of the request once uvicorn has applied the proxy headers."""
+    return {
+        "scheme": request.url.scheme,
+        "client": request.client.host if request.client else None,
+        "host": request.headers.get("host"),
+        "pid": os.getpid(),
+        "root_path": root_path(request),
+        "release": os.environ.get("APP_RELEASE", "dev"),
+    }
