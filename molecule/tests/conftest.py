@@ -93,18 +93,18 @@ def pebble_root(client: testinfra.host.Host) -> str:
 
 
 def parse_curl(output: str) -> Response:
-    """Splits `curl -si` output (possibly after redirects or 1xx) into the final response."""
-    head, _, body = output.replace("\r\n", "\n").rpartition("\n\n")
-    if not head:
-        head, body = body, ""
-    last_head = head.split("\n\nHTTP/")[-1]
-    lines = last_head.split("\n")
-    status = int(lines[0].split()[1])
+    """Splits `curl -si` output into the final response (skipping 1xx and redirect heads)."""
+    rest = output.replace("\r\n", "\n")
+    while True:
+        head, _, rest = rest.partition("\n\n")
+        if not rest.startswith("HTTP/"):
+            break
+    lines = head.split("\n")
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return Response(status=status, headers=headers, body=body)
+    return Response(status=int(lines[0].split()[1]), headers=headers, body=rest)
 
 
 @pytest.fixture
