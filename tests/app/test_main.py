@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
 
-from app.main import app  # noqa: E402
+from app.main import app
 
 PREFIX = "/api/v1"
 
