@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-SCENARIOS ?= default
+SCENARIOS ?= default traefik
 
 .PHONY: demo test setup images sandbox sandbox-down lint unit harness-test molecule
 

@@ -84,12 +84,25 @@ def test_http2_is_negotiated(client: testinfra.host.Host, site: Site, pebble_roo
     assert version == "2"
 
 
-def test_http_redirects_to_https(client: testinfra.host.Host, site: Site) -> None:
+def http_redirect(client: testinfra.host.Host, site: Site, method: str) -> tuple[int, str]:
     output = client.check_output(
-        "curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "
+        f"curl -sS -X {method} -o /dev/null -w '%{{http_code}} %{{redirect_url}}' "
         f"'{site.url('/health', 'http')}'"
     )
-    assert output == f"308 {site.url('/health')}"
+    status, location = output.split(" ", 1)
+    return int(status), location
+
+
+def test_http_redirects_to_https(client: testinfra.host.Host, site: Site) -> None:
+    """Permanent: 301 (Traefik, for GET) or 308 (Caddy), to the same URL over HTTPS."""
+    status, location = http_redirect(client, site, "GET")
+    assert status in {301, 308}
+    assert location == site.url("/health")
+
+
+def test_http_redirect_keeps_the_method(client: testinfra.host.Host, site: Site) -> None:
+    """A POST must not turn into a GET on the way to HTTPS: 308, not 301."""
+    assert http_redirect(client, site, "POST") == (308, site.url("/health"))
 
 
 def test_hsts_header_is_sent(https_get: Callable[..., Response]) -> None:
