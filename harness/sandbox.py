@@ -46,6 +46,7 @@ class Sandbox:
     pebble_address: str = "172.28.199.10"
     server: str = "fastapi-sandbox-server"
     server_address: str = "172.28.199.20"
+    # Ports on 127.0.0.1 for the server's 443 and 80; 0 publishes nothing.
     https_port: int = int(os.environ.get("SANDBOX_HTTPS_PORT", "8443"))
     http_port: int = int(os.environ.get("SANDBOX_HTTP_PORT", "8080"))
 
@@ -83,12 +84,16 @@ def start_server(sandbox: Sandbox) -> None:
         return
     log("starting the server container")
     caps = [arg for cap in SERVER_CAPABILITIES for arg in ("--cap-add", cap)]
+    published = [
+        arg
+        for host_port, port in ((sandbox.https_port, 443), (sandbox.http_port, 80))
+        if host_port
+        for arg in ("-p", f"127.0.0.1:{host_port}:{port}")
+    ]
     docker(
         "run", "-d", "--name", sandbox.server, "--hostname", sandbox.server,
         "--network", sandbox.network, "--ip", sandbox.server_address,
-        "--network-alias", DOMAIN,
-        "-p", f"127.0.0.1:{sandbox.https_port}:443", "-p", f"127.0.0.1:{sandbox.http_port}:80",
-        *caps,
+        "--network-alias", DOMAIN, *published, *caps,
         "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",

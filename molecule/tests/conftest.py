@@ -121,14 +121,19 @@ def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
     return get
 
 
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> float:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.25,
+    diagnose: Callable[[], str] = lambda: "",
+) -> float:
     """Polls check until it holds; returns the seconds it took, fails after timeout."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if check():
             return time.monotonic() - started
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"condition not met within {timeout} s\n{diagnose()}")
 
 
 @pytest.fixture

@@ -20,14 +20,15 @@ def test_proxy_listens_on_port(host: testinfra.host.Host, port: int) -> None:
 
 
 def test_nothing_else_listens_beyond_loopback(host: testinfra.host.Host) -> None:
-    """Loopback listeners (containerd's stream server, Docker's embedded DNS) are unreachable."""
+    """Beyond SSH and the proxy, nothing; loopback listeners (containerd's stream server,
+    Docker's embedded DNS) are unreachable."""
     listeners = {
         tuple(socket.removeprefix("tcp://").rsplit(":", 1))
         for socket in host.socket.get_listening_sockets()
         if socket.startswith("tcp://")
     }
     exposed = {int(port) for address, port in listeners if not address.startswith("127.")}
-    assert exposed == {80, 443}
+    assert exposed == {22, 80, 443}
 
 
 @pytest.mark.parametrize("port", [80, 443])

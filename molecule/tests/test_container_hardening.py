@@ -1,0 +1,57 @@
+"""The app and the proxy run with the least they need."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+CONTAINERS = ["app", "proxy"]
+
+
+def inspect(host: testinfra.host.Host, container: str) -> dict[str, Any]:
+    return json.loads(host.check_output(f"docker inspect {container}"))[0]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_root_filesystem_is_read_only(host: testinfra.host.Host, container: str) -> None:
+    assert inspect(host, container)["HostConfig"]["ReadonlyRootfs"] is True
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_no_new_privileges(host: testinfra.host.Host, container: str) -> None:
+    assert "no-new-privileges" in (inspect(host, container)["HostConfig"]["SecurityOpt"] or [])
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_all_capabilities_are_dropped(host: testinfra.host.Host, container: str) -> None:
+    assert inspect(host, container)["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_memory_is_limited(host: testinfra.host.Host, container: str) -> None:
+    assert inspect(host, container)["HostConfig"]["Memory"] > 0
+
+
+def test_app_gets_no_capability_back(host: testinfra.host.Host) -> None:
+    assert not inspect(host, "app")["HostConfig"]["CapAdd"]
+
+
+def test_proxy_keeps_only_binding_low_ports(host: testinfra.host.Host) -> None:
+    assert inspect(host, "proxy")["HostConfig"]["CapAdd"] == ["NET_BIND_SERVICE"]
+
+
+def test_app_processes_run_as_a_non_root_user(host: testinfra.host.Host) -> None:
+    rows = host.check_output("docker top app -o pid,uid").splitlines()[1:]
+    users = [row.split()[1] for row in rows]
+    assert users
+    assert "0" not in users
+
+
+def test_app_environment_file_is_root_only(host: testinfra.host.Host) -> None:
+    env_file = host.file("/etc/fastapi-app/app.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)

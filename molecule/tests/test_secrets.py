@@ -1,0 +1,61 @@
+"""App secrets reach the container through a root-only file and never appear in Ansible's
+output. The test converges once with a secret (verbose, as a debugging operator would) and once
+without it, so the server ends as the scenario made it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import testinfra
+
+from conftest import REPO_DIR
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+
+def converge(extra_vars: dict[str, object], *options: str) -> str:
+    result = subprocess.run(
+        [
+            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, "site.yml",
+        ],
+        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def secret() -> str:
+    return f"s3cret-{secrets.token_hex(16)}"
+
+
+@pytest.fixture(scope="module")
+def converge_output(secret: str) -> Iterator[str]:
+    yield converge({"app_env": {"DEMO_API_TOKEN": secret}}, "-vv", "--diff")
+    converge({"app_env": {}})
+
+
+def test_secret_is_not_in_the_converge_output(converge_output: str, secret: str) -> None:
+    assert "Run the app container" in converge_output  # the output is really there
+    assert secret not in converge_output
+
+
+def test_secret_is_in_the_root_only_env_file(
+    host: testinfra.host.Host, converge_output: str, secret: str
+) -> None:
+    env_file = host.file("/etc/fastapi-app/app.env")
+    assert (env_file.user, env_file.mode) == ("root", 0o600)
+    assert f"DEMO_API_TOKEN={secret}" in env_file.content_string
+
+
+def test_app_receives_the_secret(
+    host: testinfra.host.Host, converge_output: str, secret: str
+) -> None:
+    value = host.check_output("docker exec app printenv DEMO_API_TOKEN")
+    assert value == secret

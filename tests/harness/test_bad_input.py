@@ -1,0 +1,113 @@
+"""Bad input stops site.yml in its first play, with an error naming the variable, and leaves a
+fresh server exactly as it was: nothing installed, nothing written, nothing started."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_DIR / "harness"))
+
+import sandbox  # noqa: E402
+
+FRESH = sandbox.Sandbox(
+    network="fastapi-badinput",
+    subnet="172.28.196.0/24",
+    pebble="fastapi-badinput-pebble",
+    pebble_address="172.28.196.10",
+    server="fastapi-badinput-server",
+    server_address="172.28.196.20",
+    https_port=0,
+    http_port=0,
+)
+
+BAD_INPUTS = {
+    "no domain": ({"proxy_domains": []}, "proxy_domains"),
+    "malformed domain": ({"proxy_domains": ["not a domain"]}, "proxy_domains"),
+    "domain not a list": ({"proxy_domains": {"name": "app.example.test"}}, "proxy_domains"),
+    "no e-mail": ({"proxy_acme_email": ""}, "proxy_acme_email"),
+    "malformed e-mail": ({"proxy_acme_email": "admin"}, "proxy_acme_email"),
+    "zero workers": ({"app_workers": 0}, "app_workers"),
+    "workers not a number": ({"app_workers": "many"}, "app_workers"),
+    "negative memory limit": ({"app_memory_limit": "-512m"}, "app_memory_limit"),
+    "prefix without slash": ({"proxy_path_prefix": "api/v1"}, "proxy_path_prefix"),
+    "unknown proxy engine": ({"proxy_engine": "nginx"}, "proxy_engine"),
+    "SSH port out of range": ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
+    "proxy address not an address": ({"proxy_network_address": "*"}, "proxy_network_address"),
+}
+
+# What any run that got past validation would have left on the server.
+TRACES = [
+    "/usr/bin/dockerd",
+    "/etc/docker/daemon.json",
+    "/etc/ssh/sshd_config.d/50-fastapi-hardening.conf",
+    "/etc/fastapi-proxy",
+    "/opt/fastapi-app",
+    "/usr/local/sbin/fastapi-firewall",
+]
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh server container, with the sandbox's variables, and no Pebble (never reached)."""
+    sandbox.down(FRESH)
+    sandbox.create_network(FRESH)
+    sandbox.start_server(FRESH)
+    sandbox.wait_for_systemd(FRESH)
+    directory = tmp_path_factory.mktemp("inventory")
+    (directory / "group_vars").symlink_to(REPO_DIR / "inventory" / "sandbox" / "group_vars")
+    hosts = {
+        "fastapi_servers": {
+            "hosts": {
+                FRESH.server: {
+                    "ansible_connection": "community.docker.docker",
+                    "sandbox_pebble_address": FRESH.pebble_address,
+                }
+            }
+        }
+    }
+    (directory / "hosts.yml").write_text(json.dumps(hosts))
+    yield directory / "hosts.yml"
+    sandbox.down(FRESH)
+
+
+def run_site(inventory: Path, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), "-e", json.dumps(extra_vars), "site.yml"],
+        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"},
+    )  # fmt: skip
+
+
+def traces_left() -> list[str]:
+    return [
+        path
+        for path in TRACES
+        if sandbox.docker("exec", FRESH.server, "test", "-e", path, check=False).returncode == 0
+    ]
+
+
+@pytest.mark.parametrize(("extra_vars", "variable"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_fails_naming_the_variable_and_changes_nothing(
+    inventory: Path, extra_vars: dict[str, object], variable: str
+) -> None:
+    result = run_site(inventory, extra_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    # The error itself names the variable: a type error from the argument specs, or a rule.
+    named = (
+        r"Action failed: (Validation of arguments failed:\s*(argument '|value of )"
+        rf"{variable}|{variable}:)"
+    )
+    assert re.search(named, output), output[-3000:]
+    assert "PLAY [Harden the host]" not in result.stdout
+    assert re.search(r"changed=0\s", result.stdout)
+    assert traces_left() == []
