@@ -121,6 +121,20 @@ def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
     return get
 
 
+def converge_site(extra_vars: dict[str, object], *options: str) -> str:
+    """ansible-playbook site.yml against this scenario's server, as an operator would run it;
+    fails unless the run succeeds. Returns what it printed."""
+    result = subprocess.run(
+        [
+            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, "site.yml",
+        ],
+        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
 def wait_until(
     check: Callable[[], bool],
     timeout: float,

@@ -4,31 +4,17 @@ engine and back, so the server ends as the scenario made it."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import testinfra
 
-from conftest import REPO_DIR, wait_until
+from conftest import converge_site, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 ENGINES = ("caddy", "traefik")
-
-
-def converge_with(engine: str) -> None:
-    result = subprocess.run(
-        [
-            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit", "fastapi_servers", "-e", json.dumps({"proxy_engine": engine}), "site.yml",
-        ],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
 def publishers_of(host: testinfra.host.Host, port: int) -> list[str]:
@@ -55,7 +41,7 @@ def test_engine_switch_keeps_serving_with_a_valid_certificate(
     step: str,
 ) -> None:
     target = engines[1] if step == "switch" else engines[0]
-    converge_with(target)
+    converge_site({"proxy_engine": target})
     wait_until(served, 60)
     image_names = {
         "caddy": inventory_vars["proxy_caddy_image"],

@@ -4,30 +4,15 @@ without it, so the server ends as the scenario made it."""
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 import testinfra
 
-from conftest import REPO_DIR
+from conftest import converge_site
 
 testinfra_hosts = ["ansible://fastapi_servers"]
-
-
-def converge(extra_vars: dict[str, object], *options: str) -> str:
-    result = subprocess.run(
-        [
-            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, "site.yml",
-        ],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +22,8 @@ def secret() -> str:
 
 @pytest.fixture(scope="module")
 def converge_output(secret: str) -> Iterator[str]:
-    yield converge({"app_env": {"DEMO_API_TOKEN": secret}}, "-vv", "--diff")
-    converge({"app_env": {}})
+    yield converge_site({"app_env": {"DEMO_API_TOKEN": secret}}, "-vv", "--diff")
+    converge_site({"app_env": {}})
 
 
 def test_secret_is_not_in_the_converge_output(converge_output: str, secret: str) -> None:
