@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -47,47 +46,17 @@ def test_app_reports_the_root_path(prefixed_client: TestClient) -> None:
     assert prefixed_client.get("/app").json()["root_path"] == PREFIX
 
 
-def test_request_info_reports_the_scheme(client: TestClient) -> None:
-    assert client.get("/request-info").json()["scheme"] == "http"
-
-
-def test_request_info_reports_the_client_address(client: TestClient) -> None:
-    assert client.get("/request-info").json()["client"] == "testclient"
-
-
-def test_request_info_reports_the_host_header(client: TestClient) -> None:
-    info = client.get("/request-info", headers={"host": "app.example.test"}).json()
+def test_request_info_reports_what_the_worker_sees(prefixed_client: TestClient) -> None:
+    info = prefixed_client.get("/request-info", headers={"host": "app.example.test"}).json()
+    assert info["scheme"] == "http"
     assert info["host"] == "app.example.test"
-
-
-def test_request_info_reports_the_worker_pid(client: TestClient) -> None:
-    assert client.get("/request-info").json()["pid"] == os.getpid()
-
-
-def test_request_info_reports_the_root_path(prefixed_client: TestClient) -> None:
-    assert prefixed_client.get("/request-info").json()["root_path"] == PREFIX
-
-
-def test_request_info_release_defaults_to_dev(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("APP_RELEASE", raising=False)
-    assert client.get("/request-info").json()["release"] == "dev"
-
-
-def test_request_info_reports_the_release_from_the_environment(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("APP_RELEASE", "3f2a9c1b0d4e")
-    assert client.get("/request-info").json()["release"] == "3f2a9c1b0d4e"
+    assert info["root_path"] == PREFIX
+    assert isinstance(info["pid"], int)
+    assert info["release"] == "dev"
 
 
 def test_openapi_servers_name_the_root_path(prefixed_client: TestClient) -> None:
     assert prefixed_client.get("/openapi.json").json()["servers"] == [{"url": PREFIX}]
-
-
-def test_openapi_has_no_servers_without_a_root_path(client: TestClient) -> None:
-    assert "servers" not in client.get("/openapi.json").json()
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
@@ -97,13 +66,6 @@ def test_docs_pages_reference_prefixed_local_assets(prefixed_client: TestClient,
     assert f"{PREFIX}/static/" in html
     assert "cdn.jsdelivr.net" not in html
     assert "fonts.googleapis.com" not in html
-
-
-@pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_docs_pages_reference_local_assets_without_a_prefix(client: TestClient, page: str) -> None:
-    html = client.get(page).text
-    assert '"/static/' in html
-    assert "/openapi.json" in html
 
 
 @pytest.mark.parametrize(
