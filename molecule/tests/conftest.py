@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 PEBBLE_HTTPS_CA = REPO_DIR / ".cache" / "pebble-https-ca.pem"
 CLIENT_PEBBLE_HTTPS_CA = "/usr/local/share/pebble-https-ca.pem"
 CLIENT_PEBBLE_ROOT = "/usr/local/share/pebble-root.pem"
+LOADGEN = REPO_DIR / "harness" / "loadgen.py"
+CLIENT_LOADGEN = "/usr/local/bin/loadgen.py"
 
 
 @dataclass(frozen=True)
@@ -174,3 +178,49 @@ def served_certificate_serial(
         )
 
     return serial
+
+
+@dataclass
+class Load:
+    """What the load generator saw; `report` is filled when the load has stopped."""
+
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        keys = ("total", "ok", "failed", "retried_stale_connections", "elapsed", "releases")
+        return json.dumps({key: self.report.get(key) for key in keys})
+
+
+@contextmanager
+def load_through_proxy(
+    site: Site, cafile: str, path: str = "/health", concurrency: int = 4, limit: float = 600
+) -> Iterator[Load]:
+    """Sends keep-alive GETs from the client container to the site for as long as the block
+    runs (at most `limit` seconds and 500 000 requests), then records the report."""
+    container = f"fd-{scenario_name()}-client"
+    marker = f"/tmp/load-{uuid.uuid4().hex}"
+    subprocess.run(["docker", "cp", str(LOADGEN), f"{container}:{CLIENT_LOADGEN}"], check=True)
+    command = [
+        "docker", "exec", container, "python3", CLIENT_LOADGEN, "--url", site.url(path),
+        "--cafile", cafile, "--concurrency", str(concurrency), "--duration", str(limit),
+        "--max-requests", "500000", "--stop-file", f"{marker}.stop", "--ready-file",
+        f"{marker}.ready",
+    ]  # fmt: skip
+    generator = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    load = Load()
+    try:
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    ["docker", "exec", container, "test", "-e", f"{marker}.ready"], check=False
+                ).returncode
+                == 0
+                or generator.poll() is not None
+            ),
+            30,
+        )
+        yield load
+    finally:
+        subprocess.run(["docker", "exec", container, "touch", f"{marker}.stop"], check=False)
+        output, _ = generator.communicate(timeout=limit + 60)
+        load.report = json.loads(output) if output.strip() else {"failed": -1, "total": 0}
