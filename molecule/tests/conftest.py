@@ -25,6 +25,7 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 PEBBLE_HTTPS_CA = REPO_DIR / ".cache" / "pebble-https-ca.pem"
 CLIENT_PEBBLE_HTTPS_CA = "/usr/local/share/pebble-https-ca.pem"
 CLIENT_PEBBLE_ROOT = "/usr/local/share/pebble-root.pem"
+APP_STATE_FILE = "/var/lib/fastapi-app/releases.json"
 LOADGEN = REPO_DIR / "harness" / "loadgen.py"
 CLIENT_LOADGEN = "/usr/local/bin/loadgen.py"
 
@@ -96,6 +97,18 @@ def pebble_root(client: testinfra.host.Host) -> str:
     return CLIENT_PEBBLE_ROOT
 
 
+def live_release(host: testinfra.host.Host) -> dict[str, Any]:
+    """The server's own record of the live release: {"live": container, "release": name,
+    "history": containers that were live, oldest first}."""
+    return json.loads(host.file(APP_STATE_FILE).content_string)
+
+
+@pytest.fixture
+def app_container(host: testinfra.host.Host) -> str:
+    """Name of the live release's container."""
+    return live_release(host)["live"]
+
+
 def parse_curl(output: str) -> Response:
     """Splits `curl -si` output into the final response (skipping 1xx and redirect heads)."""
     rest = output.replace("\r\n", "\n")
@@ -125,16 +138,23 @@ def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
     return get
 
 
-def converge_site(extra_vars: dict[str, object], *options: str) -> str:
-    """ansible-playbook site.yml against this scenario's server, as an operator would run it;
-    fails unless the run succeeds. Returns what it printed."""
-    result = subprocess.run(
+def run_playbook(
+    playbook: str, extra_vars: dict[str, object], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook against this scenario's server, as an operator would run it."""
+    return subprocess.run(
         [
             "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, "site.yml",
+            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, playbook,
         ],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=600,
+        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=900,
     )  # fmt: skip
+
+
+def converge_site(extra_vars: dict[str, object], *options: str) -> str:
+    """site.yml against this scenario's server; fails unless the run succeeds. Returns what it
+    printed."""
+    result = run_playbook("site.yml", extra_vars, *options)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return result.stdout + result.stderr
 

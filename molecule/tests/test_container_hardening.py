@@ -13,40 +13,57 @@ testinfra_hosts = ["ansible://fastapi_servers"]
 CONTAINERS = ["app", "proxy"]
 
 
+@pytest.fixture
+def container_named(app_container: str) -> dict[str, str]:
+    return {"app": app_container, "proxy": "proxy"}
+
+
 def inspect(host: testinfra.host.Host, container: str) -> dict[str, Any]:
     return json.loads(host.check_output(f"docker inspect {container}"))[0]
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_root_filesystem_is_read_only(host: testinfra.host.Host, container: str) -> None:
-    assert inspect(host, container)["HostConfig"]["ReadonlyRootfs"] is True
+def test_root_filesystem_is_read_only(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    assert inspect(host, container_named[container])["HostConfig"]["ReadonlyRootfs"] is True
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_no_new_privileges(host: testinfra.host.Host, container: str) -> None:
-    assert "no-new-privileges" in (inspect(host, container)["HostConfig"]["SecurityOpt"] or [])
+def test_no_new_privileges(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    assert "no-new-privileges" in (
+        inspect(host, container_named[container])["HostConfig"]["SecurityOpt"] or []
+    )
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_all_capabilities_are_dropped(host: testinfra.host.Host, container: str) -> None:
-    assert inspect(host, container)["HostConfig"]["CapDrop"] == ["ALL"]
+def test_all_capabilities_are_dropped(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    assert inspect(host, container_named[container])["HostConfig"]["CapDrop"] == ["ALL"]
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
-def test_memory_is_limited(host: testinfra.host.Host, container: str) -> None:
-    assert inspect(host, container)["HostConfig"]["Memory"] > 0
+def test_memory_is_limited(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    assert inspect(host, container_named[container])["HostConfig"]["Memory"] > 0
 
 
-def test_app_gets_no_capability_back(host: testinfra.host.Host) -> None:
-    assert not inspect(host, "app")["HostConfig"]["CapAdd"]
+def test_app_gets_no_capability_back(host: testinfra.host.Host, app_container: str) -> None:
+    assert not inspect(host, app_container)["HostConfig"]["CapAdd"]
 
 
 def test_proxy_keeps_only_binding_low_ports(host: testinfra.host.Host) -> None:
     assert inspect(host, "proxy")["HostConfig"]["CapAdd"] == ["NET_BIND_SERVICE"]
 
 
-def test_app_processes_run_as_a_non_root_user(host: testinfra.host.Host) -> None:
-    rows = host.check_output("docker top app -o pid,uid").splitlines()[1:]
+def test_app_processes_run_as_a_non_root_user(
+    host: testinfra.host.Host, app_container: str
+) -> None:
+    rows = host.check_output(f"docker top {app_container} -o pid,uid").splitlines()[1:]
     users = [row.split()[1] for row in rows]
     assert users
     assert "0" not in users

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from conftest import Site, wait_until
+from conftest import Site, live_release, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -38,7 +38,8 @@ def host_listener(host: testinfra.host.Host) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def published_container(host: testinfra.host.Host) -> Iterator[int]:
     """A container port published on purpose, as a careless `docker run -p` would."""
-    image = host.check_output("docker inspect --format '{{.Config.Image}}' app")
+    live = live_release(host)["live"]
+    image = host.check_output(f"docker inspect --format '{{{{.Config.Image}}}}' {live}")
     host.check_output(f"docker run -d --rm --name fw-probe -p {PUBLISHED_PROBE_PORT}:8000 {image}")
     wait_until(lambda: answers_locally(host, PUBLISHED_PROBE_PORT), 30)
     yield PUBLISHED_PROBE_PORT

@@ -47,15 +47,18 @@ def test_spoofed_forwarding_headers_are_not_believed(
     assert (seen["client"], seen["scheme"]) == (client_address, "https")
 
 
-def test_direct_request_with_spoofed_headers_is_not_believed(host: testinfra.host.Host) -> None:
+def test_direct_request_with_spoofed_headers_is_not_believed(
+    host: testinfra.host.Host, app_container: str
+) -> None:
     """A neighbour on the proxy network, not the proxy, sends forged headers to the app."""
-    image = host.check_output("docker inspect --format '{{.Config.Image}}' app")
+    image = host.check_output(f"docker inspect --format '{{{{.Config.Image}}}}' {app_container}")
     network = host.check_output(
         "docker inspect --format "
-        "'{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' app"
+        "'{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' " + app_container
     )
     probe = (
-        "import urllib.request; r = urllib.request.Request('http://app:8000/request-info', "
+        "import urllib.request; r = urllib.request.Request("
+        f"'http://{app_container}:8000/request-info', "
         f"headers={{'X-Forwarded-For': '{SPOOFED_ADDRESS}', 'X-Forwarded-Proto': 'https'}}); "
         "print(urllib.request.urlopen(r).read().decode())"
     )

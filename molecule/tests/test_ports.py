@@ -40,8 +40,10 @@ def test_app_port_is_unreachable_from_outside(client: testinfra.host.Host, site:
     assert client.run(f"nc -z -w 3 {site.server_address} {APP_PORT}").rc != 0
 
 
-def test_app_container_publishes_no_port(host: testinfra.host.Host) -> None:
+def test_app_container_publishes_no_port(host: testinfra.host.Host, app_container: str) -> None:
     ports = json.loads(
-        host.check_output("docker inspect --format '{{json .NetworkSettings.Ports}}' app")
+        host.check_output(
+            f"docker inspect --format '{{{{json .NetworkSettings.Ports}}}}' {app_container}"
+        )
     )
     assert all(bindings is None for bindings in (ports or {}).values())

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import testinfra
 
-from conftest import converge_site
+from conftest import converge_site, live_release
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -27,7 +27,7 @@ def converge_output(secret: str) -> Iterator[str]:
 
 
 def test_secret_is_not_in_the_converge_output(converge_output: str, secret: str) -> None:
-    assert "Run the app container" in converge_output  # the output is really there
+    assert "Start the release's container" in converge_output  # the output is really there
     assert secret not in converge_output
 
 
@@ -42,5 +42,5 @@ def test_secret_is_in_the_root_only_env_file(
 def test_app_receives_the_secret(
     host: testinfra.host.Host, converge_output: str, secret: str
 ) -> None:
-    value = host.check_output("docker exec app printenv DEMO_API_TOKEN")
+    value = host.check_output(f"docker exec {live_release(host)['live']} printenv DEMO_API_TOKEN")
     assert value == secret

@@ -10,19 +10,27 @@ from collections.abc import Callable
 
 import testinfra
 
-from conftest import Site, wait_until
+from conftest import Site, live_release, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
+
+# Kills of the main process in a row, and the most any one may take to be served again.
+CRASHES = 3
+RECOVERY_LIMIT_SECONDS = 15
 
 
 def app_processes(host: testinfra.host.Host) -> list[tuple[int, int, str]]:
     """(pid, ppid, command) of the app container's processes, as the server sees them."""
-    rows = host.check_output("docker top app -o pid,ppid,args").splitlines()[1:]
+    rows = host.check_output(f"docker top {live(host)} -o pid,ppid,args").splitlines()[1:]
     return [(int(pid), int(ppid), args) for pid, ppid, args in (row.split(None, 2) for row in rows)]
 
 
+def live(host: testinfra.host.Host) -> str:
+    return live_release(host)["live"]
+
+
 def main_pid(host: testinfra.host.Host) -> int:
-    return int(host.check_output("docker inspect --format '{{.State.Pid}}' app"))
+    return int(host.check_output(f"docker inspect --format '{{{{.State.Pid}}}}' {live(host)}"))
 
 
 def worker_pids(host: testinfra.host.Host) -> list[int]:
@@ -31,7 +39,7 @@ def worker_pids(host: testinfra.host.Host) -> list[int]:
 
 
 def restart_count(host: testinfra.host.Host) -> int:
-    return int(host.check_output("docker inspect --format '{{.RestartCount}}' app"))
+    return int(host.check_output(f"docker inspect --format '{{{{.RestartCount}}}}' {live(host)}"))
 
 
 def test_configured_number_of_workers_run(host: testinfra.host.Host, site: Site) -> None:
@@ -39,7 +47,7 @@ def test_configured_number_of_workers_run(host: testinfra.host.Host, site: Site)
 
 
 def test_app_runs_multi_worker_uvicorn(host: testinfra.host.Host, site: Site) -> None:
-    command = host.check_output("docker inspect --format '{{json .Config.Cmd}}' app")
+    command = host.check_output(f"docker inspect --format '{{{{json .Config.Cmd}}}}' {live(host)}")
     assert "uvicorn" in command
     assert f'"--workers","{site.workers}"' in command.replace(" ", "")
 
@@ -52,14 +60,19 @@ def test_a_killed_worker_is_replaced(host: testinfra.host.Host, site: Site) -> N
     )
 
 
-def test_app_comes_back_after_its_main_process_is_killed(
+def test_app_comes_back_each_time_its_main_process_is_killed(
     host: testinfra.host.Host, served: Callable[[], bool]
 ) -> None:
-    """kill -9 of uvicorn's master, not `docker kill` (which Docker treats as a manual stop)."""
-    restarts = restart_count(host)
-    host.check_output(f"kill -9 {main_pid(host)}")
-    wait_until(lambda: restart_count(host) > restarts, 30)
-    wait_until(served, 60)
+    """kill -9 of uvicorn's master, not `docker kill` (which Docker treats as a manual stop),
+    several times in a row; prints the time from each kill to the first 200 through the proxy."""
+    recoveries = []
+    for _ in range(CRASHES):
+        restarts = restart_count(host)
+        host.check_output(f"kill -9 {main_pid(host)}")
+        recoveries.append(wait_until(served, 60, interval=0.1))
+        assert restart_count(host) > restarts
+    print(f"crash recovery (kill -9 -> 200 through the proxy), s: {recoveries}")
+    assert max(recoveries) <= RECOVERY_LIMIT_SECONDS, recoveries
 
 
 def test_proxy_restart_keeps_the_certificate(
@@ -86,7 +99,7 @@ def test_docker_restart_brings_everything_back_with_the_same_certificate(
 
 
 def test_containers_restart_on_failure_and_on_boot(host: testinfra.host.Host) -> None:
-    for container in ("app", "proxy"):
+    for container in (live(host), "proxy"):
         policy = host.check_output(
             f"docker inspect --format '{{{{.HostConfig.RestartPolicy.Name}}}}' {container}"
         )

@@ -1,0 +1,186 @@
+"""Deploys and rollbacks move traffic between releases without failing a single request, and
+anything that goes wrong before the move leaves the live release serving.
+
+Each test runs playbooks/deploy.yml (or rollback.yml) as an operator would, while the client
+container sends keep-alive requests through the proxy; new versions are copies of the demo app
+with one line changed. At the end the scenario's own release is deployed again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from conftest import (
+    REPO_DIR,
+    Load,
+    Site,
+    live_release,
+    load_through_proxy,
+    run_playbook,
+)
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+HEALTH_OK = '    return {"status": "ok"}'
+
+
+def app_version(directory: Path, marker: str, health: str = HEALTH_OK) -> Path:
+    """A copy of the demo app whose code differs by one line (so it builds a new release)."""
+    source = directory / marker
+    shutil.copytree(REPO_DIR / "app", source)
+    main = source / "app" / "main.py"
+    code = main.read_text().replace(HEALTH_OK, health)
+    main.write_text(f"{code}\n# version {marker}\n")
+    return source
+
+
+def deploy(source: Path, release: str, **extra_vars: object) -> tuple[int, str, float]:
+    started = time.monotonic()
+    result = run_playbook(
+        "playbooks/deploy.yml",
+        {"app_source_dir": str(source), "app_release": release, **extra_vars},
+    )
+    return result.returncode, result.stdout + result.stderr, time.monotonic() - started
+
+
+def report(what: str, load: Load, seconds: float | None = None) -> None:
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    print(f"{what}{took}: {load.summary()}")
+
+
+def assert_no_request_failed(load: Load) -> None:
+    assert load.report["total"] > 0, load.summary()
+    assert load.report["failed"] == 0, load.report["failures"]
+
+
+def container_state(host: testinfra.host.Host, name: str) -> dict[str, Any]:
+    return host.docker(name).inspect()["State"]
+
+
+def epoch(host: testinfra.host.Host, timestamp: str) -> float:
+    return float(host.check_output(f"date -d {timestamp} +%s.%N"))
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("versions")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scenario_release_at_the_end(host: testinfra.host.Host) -> Iterator[None]:
+    """Ends on the scenario's own source and settings, as the server was before."""
+    yield
+    result = run_playbook("playbooks/deploy.yml", {})
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_deploy_under_load_fails_no_request_and_ends_on_the_new_release(
+    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
+) -> None:
+    before = live_release(host)
+    with load_through_proxy(site, pebble_root) as load:
+        status, output, seconds = deploy(app_version(versions, "one"), "one")
+        assert status == 0, output[-3000:]
+    report("deploy of release one under load", load, seconds)
+    assert_no_request_failed(load)
+    assert load.report["last_release"] == "one"
+    assert live_release(host)["release"] == "one"
+    assert container_state(host, before["live"])["Status"] == "exited"  # kept for rollback
+
+
+def test_every_answer_after_a_deploy_comes_from_the_new_release(
+    site: Site, pebble_root: str
+) -> None:
+    with load_through_proxy(site, pebble_root, limit=3) as load:
+        time.sleep(3)
+    assert_no_request_failed(load)
+    assert set(load.report["releases"]) == {"one"}, load.summary()
+
+
+def test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving(
+    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
+) -> None:
+    broken = app_version(versions, "broken", '    raise RuntimeError("this release is broken")')
+    before = live_release(host)
+    with load_through_proxy(site, pebble_root) as load:
+        status, output, _ = deploy(broken, "broken", app_healthy_timeout=8)
+    report("deploy of a release that fails its health check, under load", load)
+    assert status != 0
+    assert "release broken" in output
+    assert "did not answer 200 on /health" in output
+    assert f"{before['live']} keeps serving" in output
+    assert_no_request_failed(load)
+    assert set(load.report["releases"]) == {before["release"]}
+    assert live_release(host) == before
+    assert "app-broken" not in host.check_output("docker ps -a --format '{{.Names}}'")
+
+
+def test_failing_prestart_command_stops_the_deploy_before_anything_switches(
+    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
+) -> None:
+    before = live_release(host)
+    with load_through_proxy(site, pebble_root) as load:
+        status, output, _ = deploy(
+            app_version(versions, "unmigrated"),
+            "unmigrated",
+            app_prestart_command=["python", "-c", "raise SystemExit('migration failed')"],
+        )
+    report("deploy whose pre-start command fails, under load", load)
+    assert status != 0
+    assert "pre-start command" in output
+    assert "migration failed" in output
+    assert "nothing was switched" in output
+    assert_no_request_failed(load)
+    assert set(load.report["releases"]) == {before["release"]}
+    assert live_release(host) == before
+    running = host.check_output("docker ps --format '{{.Names}}'").split()
+    assert not [name for name in running if name.startswith("app-unmigrated")]
+
+
+def test_prestart_command_runs_once_from_the_new_image_before_the_switch(
+    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
+) -> None:
+    with load_through_proxy(site, pebble_root) as load:
+        status, output, seconds = deploy(
+            app_version(versions, "two"),
+            "two",
+            app_prestart_command=[
+                "python", "-c", "import os; print('migrated for', os.environ['APP_RELEASE'])"
+            ],
+        )  # fmt: skip
+        assert status == 0, output[-3000:]
+    report("deploy of release two with a pre-start command, under load", load, seconds)
+    assert_no_request_failed(load)
+    live = live_release(host)["live"]
+    prestart = f"{live}-prestart"
+    assert host.check_output(f"docker logs {prestart}").splitlines() == ["migrated for two"]
+    assert container_state(host, prestart)["ExitCode"] == 0
+    prestart_finished = epoch(host, container_state(host, prestart)["FinishedAt"])
+    assert prestart_finished < epoch(host, container_state(host, live)["StartedAt"])
+    first_answer_of_two = load.report["started_at"] + load.report["releases"]["two"]["first"]
+    assert prestart_finished < first_answer_of_two
+
+
+def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_release(
+    host: testinfra.host.Host, site: Site, pebble_root: str
+) -> None:
+    before = live_release(host)
+    previous = before["history"][-2]
+    with load_through_proxy(site, pebble_root) as load:
+        started = time.monotonic()
+        result = run_playbook("playbooks/rollback.yml", {})
+        seconds = time.monotonic() - started
+        assert result.returncode == 0, result.stdout[-3000:]
+    report("rollback under load", load, seconds)
+    assert_no_request_failed(load)
+    after = live_release(host)
+    assert after["live"] == previous
+    assert load.report["last_release"] == after["release"] != before["release"]
+    assert container_state(host, before["live"])["Status"] == "exited"  # kept: can roll forward
