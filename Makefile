@@ -31,7 +31,7 @@ lint: setup
 	ruff format --check .
 
 unit: setup
-	pytest -q tests/app
+	pytest -q tests/app tests/roles
 
 harness-test: images
 	pytest -q tests/harness
