@@ -50,6 +50,7 @@ class Worker:
     context: ssl.SSLContext | None
     release_header: str
     timeout: float
+    max_per_connection: int = 0
     samples: list[Sample] = field(default_factory=list)
     retries: int = 0
     connection: http.client.HTTPConnection | None = None
@@ -77,7 +78,7 @@ class Worker:
         response = self.connection.getresponse()
         response.read()
         self.answered_on_connection += 1
-        if response.will_close:
+        if response.will_close or self.answered_on_connection == self.max_per_connection:
             self.close()
         return response.status, response.getheader(self.release_header, "")
 
@@ -193,6 +194,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--ready-file", help="touched once the first answer arrived")
     parser.add_argument("--release-header", default="x-app-release")
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
+    parser.add_argument(
+        "--max-per-connection",
+        type=int,
+        default=0,
+        help="open a new connection (a new TLS handshake) after this many requests; 0: never",
+    )
     parser.add_argument("--timeline", action="store_true", help="include every sample")
     return parser.parse_args()
 
@@ -202,7 +209,13 @@ def main() -> None:
     socket.setdefaulttimeout(arguments.timeout)
     context = ssl_context(arguments.cafile, arguments.insecure)
     workers = [
-        Worker(arguments.url, context, arguments.release_header, arguments.timeout)
+        Worker(
+            arguments.url,
+            context,
+            arguments.release_header,
+            arguments.timeout,
+            arguments.max_per_connection,
+        )
         for _ in range(arguments.concurrency)
     ]
     should_stop = threading.Event()

@@ -213,10 +213,16 @@ class Load:
 
 @contextmanager
 def load_through_proxy(
-    site: Site, cafile: str, path: str = "/health", concurrency: int = 4, limit: float = 600
+    site: Site,
+    cafile: str,
+    path: str = "/health",
+    concurrency: int = 4,
+    limit: float = 600,
+    max_per_connection: int = 0,
 ) -> Iterator[Load]:
     """Sends keep-alive GETs from the client container to the site for as long as the block
-    runs (at most `limit` seconds and 500 000 requests), then records the report."""
+    runs (at most `limit` seconds and 500 000 requests), then records the report. With
+    max_per_connection, each connection is replaced (a new TLS handshake) after that many."""
     container = f"fd-{scenario_name()}-client"
     marker = f"/tmp/load-{uuid.uuid4().hex}"
     subprocess.run(["docker", "cp", str(LOADGEN), f"{container}:{CLIENT_LOADGEN}"], check=True)
@@ -224,7 +230,7 @@ def load_through_proxy(
         "docker", "exec", container, "python3", CLIENT_LOADGEN, "--url", site.url(path),
         "--cafile", cafile, "--concurrency", str(concurrency), "--duration", str(limit),
         "--max-requests", "500000", "--stop-file", f"{marker}.stop", "--ready-file",
-        f"{marker}.ready",
+        f"{marker}.ready", "--max-per-connection", str(max_per_connection),
     ]  # fmt: skip
     generator = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     load = Load()
