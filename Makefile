@@ -1,11 +1,11 @@
-# The two commands of the README: `make demo` and `make test`. Everything else is a step of them.
+# The commands of the README: `make demo`, `make test` and `make bench`. Everything else is a step of them.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
 
-.PHONY: demo test setup images sandbox sandbox-down lint unit harness-test molecule
+.PHONY: demo test bench bench-smoke setup images sandbox sandbox-down lint unit harness-test molecule
 
 demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
@@ -24,6 +24,12 @@ sandbox: ## Bring the sandbox up and provision it with site.yml
 sandbox-down: ## Remove the sandbox
 	python harness/sandbox.py down
 
+bench: images ## Measure the toolkit against its targets on a fresh sandbox: table, .cache/bench/
+	python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: images ## The same benchmark with short measurements (checks that it still runs)
+	python bench/run.py --smoke $(BENCH_ARGS)
+
 lint: setup
 	yamllint -s .
 	ansible-lint --profile production
@@ -31,7 +37,7 @@ lint: setup
 	ruff format --check .
 
 unit: setup
-	pytest -q tests/app tests/roles
+	pytest -q tests/app tests/roles tests/bench
 
 harness-test: images
 	pytest -q tests/harness

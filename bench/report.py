@@ -1,0 +1,402 @@
+"""The bench's results as a table of figures against their targets, and the deploy plot.
+
+Every function here reads the results dictionary that bench/run.py builds (and writes to
+results.json), so a table can be printed again from a saved file: `python bench/report.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO_DIR / ".cache" / "bench"
+
+# The issue's targets, in one place.
+FRESH_TO_HTTPS_S = 120.0
+RERUN_S = 20.0
+PROXY_DIRECT_RATIO = 0.75
+CRASH_TO_200_S = 2.0
+REDEPLOY_S = 15.0
+IMAGE_ADDED_MB = 60.0
+DEFAULT_ENGINE = "caddy"
+# Longest reason for a figure that was not measured, in the table (results.json has it whole).
+REASON_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a figure, what was measured, its target, and whether it is met."""
+
+    section: str
+    figure: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def verdict(self) -> str:
+        return {True: "yes", False: "NO", None: ""}[self.met]
+
+
+def not_measured(section: str, figure: str, data: Json | None, target: str = "") -> Row:
+    reason = "section not run"
+    if data is not None:
+        reason = data.get("error") or data.get("not_measured") or "no data"
+    reason = " ".join(str(reason).split())
+    if len(reason) > REASON_WIDTH:
+        reason = reason[: REASON_WIDTH - 3] + "..."
+    return Row(section, figure, f"not measured: {reason}", target)
+
+
+def seconds(value: float) -> str:
+    return f"{value:.1f} s"
+
+
+def load_figures(run: Json) -> str:
+    return (
+        f"{run['requests_per_second']:.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
+        f"p99 {run['p99_ms']:.1f} ms"
+    )
+
+
+def provisioning_rows(data: Json | None) -> list[Row]:
+    section = "provisioning"
+    if not data or "fresh_s" not in data:
+        return [
+            not_measured(section, "fresh server -> first verified HTTPS 200", data, "<= 120 s"),
+            not_measured(section, "idempotent rerun of site.yml", data, "<= 20 s, 0 changed"),
+        ]
+    rerun = data["rerun"]
+    return [
+        Row(
+            section,
+            "fresh server -> first verified HTTPS 200",
+            f"{seconds(data['fresh_s'])} (boot {data['boot_s']:.1f}, site.yml "
+            f"{data['site_yml_s']:.1f}, first 200 after it {data['first_200_after_s']:.1f})",
+            f"<= {FRESH_TO_HTTPS_S:.0f} s",
+            data["fresh_s"] <= FRESH_TO_HTTPS_S,
+        ),
+        Row(
+            section,
+            "idempotent rerun of site.yml",
+            f"{seconds(rerun['seconds'])}, {rerun['changed']} changed",
+            f"<= {RERUN_S:.0f} s, 0 changed",
+            rerun["seconds"] <= RERUN_S and rerun["changed"] == 0,
+        ),
+    ]
+
+
+def throughput_rows(engine: str, data: Json | None) -> list[Row]:
+    section = f"throughput ({engine})"
+    ratio_target = f">= {PROXY_DIRECT_RATIO}" if engine == DEFAULT_ENGINE else "(default only)"
+    if not data or "median" not in data:
+        return [not_measured(section, "proxy/direct ratio", data, ratio_target)]
+    median = data["median"]
+    ratio = data["ratio_proxy_direct"]
+    return [
+        Row(section, "direct to the app (client in the server)", load_figures(median["direct"])),
+        Row(section, "through the proxy, HTTPS (same client)", load_figures(median["proxy"])),
+        Row(
+            section,
+            "through the proxy, HTTPS (sandbox network)",
+            load_figures(median["proxy_from_sandbox_network"]),
+        ),
+        cpu_row(section, median["proxy"]),
+        Row(
+            section,
+            "proxy/direct ratio (same client)",
+            f"{ratio:.2f} (sandbox network: {data['ratio_sandbox_network_direct']:.2f})",
+            ratio_target,
+            ratio >= PROXY_DIRECT_RATIO if engine == DEFAULT_ENGINE else None,
+        ),
+    ]
+
+
+def cpu_row(section: str, run: Json) -> Row:
+    """Where the CPU went per request through the proxy, and the proxy/direct ratio that alone
+    allows when the proxy and the app share the CPU (app / (app + proxy))."""
+    cpu = run.get("cpu_ms_per_request") or {}
+    app, proxy = cpu.get("app", 0.0), cpu.get("proxy", 0.0)
+    if not app:
+        return Row(section, "CPU per request (proxy run)", "not measured")
+    return Row(
+        section,
+        "CPU per request (proxy run)",
+        f"app {app:.2f} ms, proxy {proxy:.2f} ms, client {cpu.get('client_in_server', 0):.2f} "
+        f"ms: CPU-bound ratio app/(app+proxy) = {app / (app + proxy):.2f}",
+    )
+
+
+def workers_rows(data: Json | None) -> list[Row]:
+    section = "workers"
+    if not data or "counts" not in data:
+        return [not_measured(section, "throughput by worker count", data)]
+    rows = [
+        Row(
+            section,
+            f"{count} worker(s), {entry['running']} running",
+            f"direct {entry['direct']['requests_per_second']:.0f} req/s, "
+            f"proxy {entry['proxy']['requests_per_second']:.0f} req/s "
+            f"(p99 {entry['proxy']['p99_ms']:.1f} ms)",
+        )
+        for count, entry in data["counts"].items()
+    ]
+    rows.append(
+        Row(
+            section,
+            "best through the proxy / default",
+            f"{data['best_through_proxy']} worker(s) / role default {data['role_default']} "
+            f"(= vCPUs), sandbox inventory {data['inventory_workers']}",
+            "default = best",
+            int(data["best_through_proxy"]) == int(data["role_default"]),
+        )
+    )
+    return rows
+
+
+def crash_rows(engine: str, data: Json | None) -> list[Row]:
+    section = f"crash recovery ({engine})"
+    target = f"<= {CRASH_TO_200_S:.0f} s" if engine == DEFAULT_ENGINE else "(default only)"
+    if not data or "median_s" not in data:
+        return [not_measured(section, "kill -9 of uvicorn -> first 200 via proxy", data, target)]
+    return [
+        Row(
+            section,
+            "kill -9 of uvicorn -> first 200 via proxy",
+            f"median {seconds(data['median_s'])}, max {seconds(data['max_s'])} "
+            f"(n={len(data['samples'])}; Docker restart {data['median_restart_s']:.2f} s, "
+            f"start -> 200 {data['median_start_to_200_s']:.2f} s)",
+            target,
+            data["median_s"] <= CRASH_TO_200_S if engine == DEFAULT_ENGINE else None,
+        )
+    ]
+
+
+def deploy_rows(data: Json | None) -> list[Row]:
+    section = "deploy"
+    if not data or not data.get("samples"):
+        return [
+            not_measured(section, "code-only redeploy (deploy.yml), idle", data, "<= 15 s"),
+            not_measured(section, "failed requests under load during it", data, "0"),
+        ]
+    idle, samples = data["idle"], data["samples"]
+    walls = [sample["wall_s"] for sample in samples]
+    live = [sample["new_release_first_answer_s"] for sample in samples]
+    failed = sum(sample["failed"] for sample in samples)
+    total = sum(sample["total"] for sample in samples)
+    live_text = ", ".join("-" if value is None else f"{value:.1f}" for value in live)
+    return [
+        Row(
+            section,
+            "code-only redeploy (deploy.yml), idle",
+            f"{seconds(idle['wall_s'])} (build {idle['build_s'] or 0:.1f} s)",
+            f"<= {REDEPLOY_S:.0f} s",
+            idle["wall_s"] <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "code-only redeploy under load",
+            f"{', '.join(f'{wall:.1f}' for wall in walls)} s (new release answering "
+            f"{live_text} s after the start)",
+            f"<= {REDEPLOY_S:.0f} s",
+            max(walls) <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "failed requests under load during it",
+            f"{failed} of {total} (stale keep-alive retries: "
+            f"{sum(sample['retried'] for sample in samples)}; p99 "
+            f"{max(sample['p99_ms'] for sample in samples):.0f} ms, max "
+            f"{max(sample['max_ms'] for sample in samples):.0f} ms)",
+            "0",
+            failed == 0,
+        ),
+    ]
+
+
+def renewal_rows(engine: str, data: Json | None) -> list[Row]:
+    section = f"renewal ({engine})"
+    if not data or "renewal" not in data:
+        return [not_measured(section, "failed requests during renewals", data, "0")]
+    renewal, reload = data["renewal"], data["reload_only"]
+    took = [sample["seconds"] for sample in renewal["samples"] if sample["renewed"]]
+    return [
+        Row(
+            section,
+            "caddy reload (no renewal): failed requests",
+            f"{reload['failed']} of {reload['total']} ({2 * len(reload['samples'])} reloads)",
+        ),
+        Row(
+            section,
+            "forced renewals (Caddy's renewal path): failed",
+            f"{renewal['failed']} of {renewal['total']} ({len(took)}/{len(renewal['samples'])} "
+            f"renewed, new certificate served after {', '.join(f'{t:.1f}' for t in took)} s)",
+            "0",
+            renewal["failed"] == 0 and len(took) == len(renewal["samples"]),
+        ),
+    ]
+
+
+def rebuild_row(deploy: Json | None) -> Row:
+    figure = "rebuild after a code-only change (deploy)"
+    if not deploy or "idle" not in deploy:
+        return not_measured("image", figure, deploy)
+    builds = [deploy["idle"], *deploy["samples"]]
+    build_times = ", ".join(f"{build['build_s'] or 0:.1f}" for build in builds)
+    return Row(
+        "image",
+        figure,
+        f"{build_times} s; "
+        f"{builds[0]['layers_new']} new layer(s), {builds[0]['layers_reused']} reused",
+        "cache used",
+        all(build["layers_new"] <= 1 for build in builds),
+    )
+
+
+def image_rows(data: Json | None, deploy: Json | None) -> list[Row]:
+    section = "image"
+    if not data or "added_mb" not in data:
+        return [
+            not_measured(section, "app image over its base", data, "<= 60 MB"),
+            rebuild_row(deploy),
+        ]
+    largest = max(data["layers"], key=lambda layer: layer["mb"])
+    return [
+        Row(
+            section,
+            "app image size / added over its base",
+            f"{data['size_mb']:.0f} MB / {data['added_mb']:.0f} MB (largest layer "
+            f"{largest['mb']:.0f} MB: {largest['created_by'][:45]})",
+            f"<= {IMAGE_ADDED_MB:.0f} MB added",
+            data["added_mb"] <= IMAGE_ADDED_MB,
+        ),
+        rebuild_row(deploy),
+    ]
+
+
+def switch_rows(sections: Json) -> list[Row]:
+    return [
+        Row(
+            "engine switch",
+            f"playbooks/app.yml -e proxy_engine={name.removeprefix('switch.')}",
+            f"{seconds(entry['seconds'])}, {entry['changed']} changed"
+            if "seconds" in entry
+            else f"failed: {entry.get('error', '?')}",
+        )
+        for name, entry in sections.items()
+        if name.startswith("switch.")
+    ]
+
+
+def rows(results: Json) -> list[Row]:
+    sections = results.get("sections", {})
+    engines = results.get("engines", [DEFAULT_ENGINE])
+    table = provisioning_rows(sections.get("provisioning"))
+    for engine in engines:
+        table += throughput_rows(engine, sections.get(f"throughput.{engine}"))
+    table += workers_rows(sections.get("workers"))
+    for engine in engines:
+        table += crash_rows(engine, sections.get(f"crash.{engine}"))
+    table += deploy_rows(sections.get("deploy"))
+    for engine in engines:
+        table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
+    table += image_rows(sections.get("image"), sections.get("deploy"))
+    table += switch_rows(sections)
+    return table
+
+
+def format_table(table: list[Row]) -> str:
+    header = Row("section", "figure", "measured", "target")
+    lines = [header, *table]
+    widths = [
+        max(len(row.section) for row in lines),
+        max(len(row.figure) for row in lines),
+        max(len(row.value) for row in lines),
+        max(len(row.target) for row in lines),
+    ]
+
+    def line(row: Row, verdict: str) -> str:
+        cells = (row.section, row.figure, row.value, row.target)
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)) + (
+            f"  {verdict}"
+        )
+
+    rule = "-" * (sum(widths) + 2 * len(widths) + 3)
+    return "\n".join([line(header, "met"), rule, *(line(row, row.verdict()) for row in table)])
+
+
+def missed(table: list[Row]) -> list[Row]:
+    return [row for row in table if row.met is False]
+
+
+def plot_deploys(results: Json, path: Path) -> bool:
+    """Latency of every request through the proxy during each measured deploy, coloured by the
+    release that answered, failures in red; returns False when there is nothing to plot."""
+    samples = (results.get("sections", {}).get("deploy") or {}).get("samples") or []
+    timelines = [
+        (sample, json.loads(Path(sample["timeline_file"]).read_text()))
+        for sample in samples
+        if Path(sample.get("timeline_file", "")).is_file()
+    ]
+    if not timelines:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(
+        len(timelines), 1, figsize=(11, 3.6 * len(timelines)), squeeze=False
+    )
+    for axis, (sample, timeline) in zip(axes[:, 0], timelines, strict=True):
+        draw_deploy(axis, sample, timeline)
+    figure.suptitle(f"Latency through the proxy during code-only deploys ({results['mode']} run)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return True
+
+
+def draw_deploy(axis: Any, sample: Json, timeline: list[list[Any]]) -> None:  # noqa: ANN401
+    start = sample["started"]
+    by_release: dict[str, tuple[list[float], list[float]]] = {}
+    failures: tuple[list[float], list[float]] = ([], [])
+    for started, latency_ms, status, release in timeline:
+        if status != 200:
+            failures[0].append(started - start)
+            failures[1].append(max(latency_ms, 0.1))
+            continue
+        points = by_release.setdefault(release or "?", ([], []))
+        points[0].append(started - start)
+        points[1].append(max(latency_ms, 0.1))
+    for release, (times, latencies) in by_release.items():
+        label = f"{release} ({len(times)} answers)"
+        axis.scatter(times, latencies, s=3, alpha=0.5, label=label, rasterized=True)
+    if failures[0]:
+        axis.scatter(*failures, s=25, marker="x", color="red", label=f"failed ({len(failures[0])})")
+    axis.axvline(0, color="black", linestyle="--", linewidth=1)
+    axis.axvline(sample["finished"] - start, color="black", linestyle=":", linewidth=1)
+    axis.set_yscale("log")
+    axis.set_xlabel("seconds since deploy.yml started (dashed: start, dotted: end)")
+    axis.set_ylabel("latency (ms)")
+    axis.set_title(
+        f"deploy {sample['index'] + 1}: {sample['wall_s']:.1f} s, {sample['failed']} failed of "
+        f"{sample['total']}"
+    )
+    axis.legend(loc="upper left", fontsize="small", markerscale=3)
+    axis.grid(True, which="both", alpha=0.3)
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR / "results.json"
+    results = json.loads(path.read_text())
+    print(format_table(rows(results)))
+
+
+if __name__ == "__main__":
+    main()

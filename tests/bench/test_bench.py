@@ -1,0 +1,156 @@
+"""The bench's parsing and reporting, on outputs captured from real runs (no sandbox needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load("run")
+report = load("report")
+
+RECAP = """
+PLAY RECAP *********************************************************************
+fastapi-sandbox-server     : ok=112  changed=0    unreachable=0    failed=0    skipped=31   \
+rescued=0    ignored=0
+
+Saturday 22 November 2026  23:59:01 +0000 (0:00:00.210)       0:00:17.532 *****
+===============================================================================
+app : Build the app image ----------------------------------------------- 3.52s
+Gathering Facts --------------------------------------------------------- 1.25s
+proxy : Wait until answers come from the new upstream ------------------- 10.04s
+"""
+
+WRK = """Running 2s test @ http://app-1:8000/
+  2 threads and 32 connections
+Requests/sec:   1491.37
+BENCH_JSON {"requests": 3000, "duration_us": 2000000, "bytes": 1, "errors": {"connect": 0, \
+"read": 1, "write": 0, "status": 2, "timeout": 0}, "latency_us": {"p50": 12500, "p90": 30000, \
+"p99": 61000, "max": 90000, "mean": 15000.0}}
+"""
+
+
+def test_recap_counts_ok_and_changed() -> None:
+    assert bench.parse_recap(RECAP) == (112, 0)
+
+
+def test_missing_recap_is_an_error() -> None:
+    with pytest.raises(bench.BenchError):
+        bench.parse_recap("ERROR! the playbook could not be found")
+
+
+def test_profile_times_every_task() -> None:
+    assert bench.parse_profile(RECAP) == {
+        "app : Build the app image": 3.52,
+        "Gathering Facts": 1.25,
+        "proxy : Wait until answers come from the new upstream": 10.04,
+    }
+
+
+def test_summary_lists_the_slowest_tasks_first() -> None:
+    run = bench.PlaybookRun(17.5, 112, 0, bench.parse_profile(RECAP), "x.log")
+    assert run.summary(top=2)["slowest_tasks"] == [
+        ("proxy : Wait until answers come from the new upstream", 10.04),
+        ("app : Build the app image", 3.52),
+    ]
+
+
+def test_wrk_result_is_read_from_the_script_line() -> None:
+    assert bench.parse_wrk(WRK) == {
+        "requests_per_second": 1500.0,
+        "p50_ms": 12.5,
+        "p99_ms": 61.0,
+        "max_ms": 90.0,
+        "requests": 3000,
+        "errors": 3,
+    }
+
+
+def test_docker_timestamps_keep_their_nanoseconds() -> None:
+    assert bench.docker_time("1970-01-01T00:00:10.123456789Z") == pytest.approx(10.123456789)
+    assert bench.docker_time("1970-01-01T00:01:00Z") == 60.0
+
+
+def test_a_code_only_version_differs_from_the_app_by_one_line(tmp_path: Path) -> None:
+    source = bench.app_version(tmp_path, "v1")
+    original = (BENCH_DIR.parent / "app" / "app" / "main.py").read_text().splitlines()
+    assert source.joinpath("app", "main.py").read_text().splitlines()[:-1] == original
+    assert source.joinpath("Dockerfile").is_file()
+
+
+def measured(value: float) -> dict[str, float]:
+    return {"requests_per_second": value, "p50_ms": 10.0, "p99_ms": 40.0}
+
+
+RESULTS = {
+    "mode": "smoke",
+    "engines": ["caddy", "traefik"],
+    "sections": {
+        "provisioning": {
+            "fresh_s": 90.0, "boot_s": 3.0, "site_yml_s": 85.0, "first_200_after_s": 0.5,
+            "rerun": {"seconds": 25.0, "changed": 0},
+        },
+        "throughput.caddy": {
+            "median": {
+                "direct": measured(1000), "proxy": measured(700),
+                "proxy_from_sandbox_network": measured(650),
+            },
+            "ratio_proxy_direct": 0.7, "ratio_sandbox_network_direct": 0.65,
+        },
+        "throughput.traefik": {"error": "BenchError: wrk printed no result"},
+        "crash.caddy": {
+            "samples": [{}, {}], "median_s": 1.5, "max_s": 1.7, "median_restart_s": 0.1,
+            "median_start_to_200_s": 1.4,
+        },
+        "renewal.traefik": {"not_measured": "Traefik cannot be made to renew early"},
+    },
+}  # fmt: skip
+
+
+def test_table_judges_each_figure_against_its_target() -> None:
+    rows = {(row.section, row.figure): row for row in report.rows(RESULTS)}
+    fresh = rows[("provisioning", "fresh server -> first verified HTTPS 200")]
+    assert fresh.met is True
+    assert rows[("provisioning", "idempotent rerun of site.yml")].met is False
+    assert rows[("throughput (caddy)", "proxy/direct ratio (same client)")].met is False
+    assert rows[("crash recovery (caddy)", "kill -9 of uvicorn -> first 200 via proxy")].met
+
+
+def test_table_says_why_a_figure_was_not_measured() -> None:
+    text = report.format_table(report.rows(RESULTS))
+    assert "not measured: BenchError: wrk printed no result" in text
+    assert "not measured: Traefik cannot be made to renew early" in text
+    assert "not measured: section not run" in text
+
+
+def test_missed_targets_are_listed() -> None:
+    missed = [row.figure for row in report.missed(report.rows(RESULTS))]
+    assert missed == ["idempotent rerun of site.yml", "proxy/direct ratio (same client)"]
+
+
+def test_plot_draws_each_deploy(tmp_path: Path) -> None:
+    timeline = tmp_path / "timeline.json"
+    timeline.write_text(json.dumps([[0.1, 5.0, 200, "a"], [2.0, 300.0, 200, "b"], [2.1, 1, 0, ""]]))
+    sample = {
+        "index": 0, "started": 0.5, "finished": 3.0, "wall_s": 2.5, "failed": 1, "total": 3,
+        "timeline_file": str(timeline),
+    }  # fmt: skip
+    results = {"mode": "smoke", "sections": {"deploy": {"samples": [sample]}}}
+    assert report.plot_deploys(results, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 1000
