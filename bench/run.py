@@ -751,9 +751,9 @@ def one_renewal(box: sandbox.Sandbox, caddyfile: str) -> Json:
 def measure_renewal(engine: str, box: sandbox.Sandbox, settings: Settings) -> Json:
     if engine != "caddy":
         return {
-            "not_measured": "Traefik renews only certificates within 30 days of expiry, checked "
-            "daily, with no option to renew sooner; short-lived certificates are the renewal "
-            "tests' work (a second Pebble), not the bench's"
+            "not_measured": "Traefik cannot be told to renew now: it renews 30 days before "
+            "expiry, checked daily (certificatesDuration 90 days); short-lived certificates "
+            "from a second Pebble are the renewal tests' work, not the bench's"
         }
     with caddy_renewing_every_second(box) as renew_now:
         with load("reload", settings, limit=300) as reloads:
