@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
 
-.PHONY: demo test bench bench-smoke setup images sandbox sandbox-down lint unit harness-test molecule
+.PHONY: demo test bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
 
 demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
@@ -23,6 +23,12 @@ sandbox: ## Bring the sandbox up and provision it with site.yml
 
 sandbox-down: ## Remove the sandbox
 	python harness/sandbox.py down
+
+vm: setup ## Boot a cloud-like Debian 12 VM (QEMU) from the cached image; SSH on 127.0.0.1
+	python harness/vm.py up
+
+vm-down: ## Power the VM off and remove its overlay
+	python harness/vm.py down
 
 bench: images ## Measure the toolkit against its targets on a fresh sandbox: table, .cache/bench/
 	python bench/run.py $(BENCH_ARGS)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the harness needs on this machine (not on the servers it provisions):
-# debootstrap for the base image, a Docker engine, and Chromium for the browser test.
+# debootstrap for the base image, a Docker engine, Chromium for the browser test, and QEMU with
+# the tools that make the VM's disk and cloud-init seed (harness/vm.py).
 set -euo pipefail
-needed=(debootstrap chromium chromium-driver curl)
+needed=(debootstrap chromium chromium-driver curl qemu-system-x86 qemu-utils genisoimage)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
