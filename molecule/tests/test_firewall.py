@@ -9,16 +9,12 @@ from typing import Any
 import pytest
 import testinfra
 
-from conftest import Site, live_release, wait_until
+from conftest import Site, answers_from_outside, live_release, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 HOST_PROBE_PORT = 9090
 PUBLISHED_PROBE_PORT = 9091
-
-
-def connects(client: testinfra.host.Host, site: Site, port: int) -> bool:
-    return client.run(f"nc -z -w 3 {site.server_address} {port}").rc == 0
 
 
 def answers_locally(host: testinfra.host.Host, port: int) -> bool:
@@ -51,20 +47,20 @@ def ssh_port(inventory_vars: dict[str, Any]) -> int:
     return int(inventory_vars.get("hardening_ssh_port", 22))
 
 
-def test_ssh_connects_from_outside(client: testinfra.host.Host, site: Site, ssh_port: int) -> None:
-    assert connects(client, site, ssh_port)
+def test_ssh_answers_from_outside(client: testinfra.host.Host, site: Site, ssh_port: int) -> None:
+    assert answers_from_outside(client, site, ssh_port)
 
 
 def test_host_service_on_another_port_is_blocked(
     client: testinfra.host.Host, site: Site, host_listener: int
 ) -> None:
-    assert not connects(client, site, host_listener)
+    assert not answers_from_outside(client, site, host_listener)
 
 
 def test_published_container_port_is_blocked(
     client: testinfra.host.Host, site: Site, published_container: int
 ) -> None:
-    assert not connects(client, site, published_container)
+    assert not answers_from_outside(client, site, published_container)
 
 
 @pytest.fixture
@@ -80,8 +76,8 @@ def test_rules_hold_after_docker_restarts(
     published_container: int,
 ) -> None:
     """Docker rebuilds its own chains on start; a port published afterwards is still blocked."""
-    assert not connects(client, site, published_container)
-    assert connects(client, site, 443)
+    assert not answers_from_outside(client, site, published_container)
+    assert answers_from_outside(client, site, 443)
 
 
 def test_rules_are_applied_at_boot(host: testinfra.host.Host) -> None:

@@ -20,11 +20,6 @@ SPOOFED_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def client_address(client: testinfra.host.Host) -> str:
-    return client.check_output("hostname -i").split()[0]
-
-
 def test_app_sees_https_through_the_proxy(https_get: Callable[..., Response]) -> None:
     assert https_get("/request-info").json()["scheme"] == "https"
 
