@@ -59,14 +59,17 @@ def scenario_name() -> str:
     return os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 
 
-# Which modules each scenario collects. A reboot exists only on the VM. The VM (slow under
-# emulation) leaves out what it would show no differently from a container and what needs the
-# container scenarios' extra parts: a second Pebble (renewal), more converges (deploys, engine
-# switch, secrets), a browser, minutes of timing under load (upstream connections).
+# Which modules each scenario runs. A reboot exists only on the VM. The VM (minutes per step
+# under emulation) leaves out what it would show no differently from a container: what needs the
+# container scenarios' extra parts (a second Pebble for renewals, more converges for deploys,
+# engine switch and secrets, a browser), timing under load (upstream connections), the TLS
+# scanner's grading of the same proxy configuration, and crash and restart handling, which is
+# Docker's alone (the reboot tests cover starting at boot).
 VM_ONLY_MODULES = ["test_reboot.py"]
 CONTAINER_ONLY_MODULES = [
     "test_browser.py", "test_certificate_renewal.py", "test_deploy.py", "test_engine_switch.py",
-    "test_secrets.py", "test_upstream_connections.py",
+    "test_secrets.py", "test_tls_policy.py", "test_upstream_connections.py",
+    "test_workers_and_restarts.py",
 ]  # fmt: skip
 
 
