@@ -11,7 +11,7 @@ demo: images sandbox ## Fresh machine -> local sandbox server serving the demo a
 
 test: images lint unit harness-test molecule ## Lint, unit tests, harness tests and Molecule scenarios
 
-test-vm: images ## The Molecule scenario on a cloud-like VM under QEMU (about 40 min under emulation; not yet in CI)
+test-vm: images ## The Molecule scenario on a cloud-like VM under QEMU (about 30 min under emulation; its own CI stage)
 	molecule test -s vm
 
 setup: ## Host packages, Docker engine, Python tools and collections

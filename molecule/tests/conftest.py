@@ -222,6 +222,22 @@ def wait_until(
     raise AssertionError(f"condition not met within {timeout} s\n{diagnose()}")
 
 
+def answers_locally(host: testinfra.host.Host, port: int) -> bool:
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)"
+    return host.run(f'python3 -c "{probe}"').rc == 0
+
+
+@contextmanager
+def host_listener(host: testinfra.host.Host, port: int, unit: str) -> Iterator[int]:
+    """A service of the server itself on a port nobody opened (a transient systemd unit)."""
+    host.check_output(f"systemd-run --unit {unit} python3 -m http.server {port}")
+    try:
+        wait_until(lambda: answers_locally(host, port), 30)
+        yield port
+    finally:
+        host.run(f"systemctl stop {unit}")
+
+
 @pytest.fixture(scope="session")
 def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[[], bool]:
     """True when the app answers 200 through the proxy with a verified certificate."""

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import testinfra
 
-from conftest import Site, answers_from_outside, live_release, wait_until
+from conftest import (
+    Site,
+    answers_from_outside,
+    answers_locally,
+    host_listener,
+    live_release,
+    wait_until,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -17,18 +24,10 @@ HOST_PROBE_PORT = 9090
 PUBLISHED_PROBE_PORT = 9091
 
 
-def answers_locally(host: testinfra.host.Host, port: int) -> bool:
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)"
-    return host.run(f'python3 -c "{probe}"').rc == 0
-
-
 @pytest.fixture(scope="module")
-def host_listener(host: testinfra.host.Host) -> Iterator[int]:
-    """A service of the host itself on a port nobody opened."""
-    host.check_output(f"systemd-run --unit fw-probe-host python3 -m http.server {HOST_PROBE_PORT}")
-    wait_until(lambda: answers_locally(host, HOST_PROBE_PORT), 15)
-    yield HOST_PROBE_PORT
-    host.run("systemctl stop fw-probe-host")
+def listener_on_host(host: testinfra.host.Host) -> Iterator[int]:
+    with host_listener(host, HOST_PROBE_PORT, "fw-probe-host") as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +51,9 @@ def test_ssh_answers_from_outside(client: testinfra.host.Host, site: Site, ssh_p
 
 
 def test_host_service_on_another_port_is_blocked(
-    client: testinfra.host.Host, site: Site, host_listener: int
+    client: testinfra.host.Host, site: Site, listener_on_host: int
 ) -> None:
-    assert not answers_from_outside(client, site, host_listener)
+    assert not answers_from_outside(client, site, listener_on_host)
 
 
 def test_published_container_port_is_blocked(

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import pytest
 import testinfra
 
-from conftest import REPO_DIR, Site, answers_from_outside, live_release, wait_until
+from conftest import (
+    REPO_DIR,
+    Site,
+    answers_from_outside,
+    host_listener,
+    live_release,
+    wait_until,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -49,6 +56,16 @@ def reboot_with_ansible() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
+def report_line(pytestconfig: pytest.Config, line: str) -> None:
+    """A figure for the run's output: a fixture's output is captured (and dropped) otherwise."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="module")
 def rebooted(
     host: testinfra.host.Host,
@@ -63,12 +80,11 @@ def rebooted(
     to_ssh = time.monotonic() - started
     wait_until(served, SERVING_TIMEOUT_SECONDS, interval=1)
     reboot = Reboot(*before, seconds_to_ssh=to_ssh, seconds_to_serving=time.monotonic() - started)
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"vm: reboot -> SSH in {reboot.seconds_to_ssh:.0f} s, "
-            f"-> serving HTTPS in {reboot.seconds_to_serving:.0f} s"
-        )
+    report_line(
+        pytestconfig,
+        f"vm: reboot -> SSH in {reboot.seconds_to_ssh:.0f} s, "
+        f"-> serving HTTPS in {reboot.seconds_to_serving:.0f} s",
+    )
     return reboot
 
 
@@ -106,11 +122,8 @@ def test_same_certificate_is_served_after_reboot(
 @pytest.fixture
 def listener_after_reboot(host: testinfra.host.Host, rebooted: Reboot) -> Iterator[int]:
     """A service of the host started after the reboot, on a port nobody opened."""
-    host.check_output(f"systemd-run --unit reboot-probe python3 -m http.server {PROBE_PORT}")
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {PROBE_PORT}), timeout=3)"
-    wait_until(lambda: host.run(f'python3 -c "{probe}"').rc == 0, 30)
-    yield PROBE_PORT
-    host.run("systemctl stop reboot-probe")
+    with host_listener(host, PROBE_PORT, "reboot-probe") as port:
+        yield port
 
 
 def test_firewall_blocks_other_ports_again_after_reboot(
