@@ -1,7 +1,7 @@
 """The bench's results as a table of figures against their targets, and the deploy plot.
 
 Every function here reads the results dictionary that bench/run.py builds (and writes to
-results.json), so a table can be printed again from a saved file: `python bench/report.py`.
+results.json), so a table can be printed again from a saved file: `python -m bench.report`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from harness.common import CACHE_DIR, Json
 
-REPO_DIR = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO_DIR / ".cache" / "bench"
+OUT_DIR = CACHE_DIR / "bench"
 
 # The issue's targets, in one place.
 FRESH_TO_HTTPS_S = 120.0

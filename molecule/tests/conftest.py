@@ -12,23 +12,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 
-REPO_DIR = Path(__file__).resolve().parents[2]
-PEBBLE_HTTPS_CA = REPO_DIR / ".cache" / "pebble-https-ca.pem"
+from harness.common import CACHE_DIR, LOADGEN, SITE_PLAYBOOK, role_defaults, wait_until
+from harness.common import run_playbook as run_any_playbook
+
+PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
 CLIENT_PEBBLE_HTTPS_CA = "/usr/local/share/pebble-https-ca.pem"
 CLIENT_PEBBLE_ROOT = "/usr/local/share/pebble-root.pem"
-APP_STATE_FILE = "/var/lib/fastapi-app/releases.json"
-LOADGEN = REPO_DIR / "harness" / "loadgen.py"
+APP_STATE_FILE = role_defaults("app")["app_state_file"]
 CLIENT_LOADGEN = "/usr/local/bin/loadgen.py"
 
 
@@ -190,36 +189,18 @@ def run_playbook(
     playbook: str, extra_vars: dict[str, object], *options: str
 ) -> subprocess.CompletedProcess[str]:
     """ansible-playbook against this scenario's server, as an operator would run it."""
-    return subprocess.run(
-        [
-            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit", "fastapi_servers", "-e", json.dumps(extra_vars), *options, playbook,
-        ],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=900,
+    return run_any_playbook(
+        playbook, "--limit", "fastapi_servers", *options,
+        inventory=os.environ["MOLECULE_INVENTORY_FILE"], extra_vars=extra_vars, timeout=900,
     )  # fmt: skip
 
 
 def converge_site(extra_vars: dict[str, object], *options: str) -> str:
     """site.yml against this scenario's server; fails unless the run succeeds. Returns what it
     printed."""
-    result = run_playbook("site.yml", extra_vars, *options)
+    result = run_playbook(SITE_PLAYBOOK, extra_vars, *options)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return result.stdout + result.stderr
-
-
-def wait_until(
-    check: Callable[[], bool],
-    timeout: float,
-    interval: float = 0.25,
-    diagnose: Callable[[], str] = lambda: "",
-) -> float:
-    """Polls check until it holds; returns the seconds it took, fails after timeout."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s\n{diagnose()}")
 
 
 def answers_locally(host: testinfra.host.Host, port: int) -> bool:

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from conftest import Site
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
@@ -22,8 +23,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
-
-from conftest import Site
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 

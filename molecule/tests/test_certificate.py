@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 import testinfra
-
 from conftest import Response, Site
 
 testinfra_hosts = ["ansible://fastapi_servers"]

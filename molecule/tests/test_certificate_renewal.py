@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 import testinfra
-
 from conftest import (
     CLIENT_PEBBLE_HTTPS_CA,
     Site,
     load_through_proxy,
     run_playbook,
-    wait_until,
 )
+
+from harness.common import APP_PLAYBOOK, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -73,11 +73,11 @@ def short_lived_site(
     inventory_vars: dict[str, Any],
 ) -> Iterator[str]:
     """The site served with a certificate from pebble-short; yields that first serial."""
-    result = run_playbook("playbooks/app.yml", short_lived_settings(inventory_vars))
+    result = run_playbook(APP_PLAYBOOK, short_lived_settings(inventory_vars))
     assert result.returncode == 0, result.stdout[-3000:]
     wait_until(lambda: served_serial(client, site, short_lived_root) != "", 120)
     yield served_serial(client, site, short_lived_root)
-    result = run_playbook("playbooks/app.yml", {})
+    result = run_playbook(APP_PLAYBOOK, {})
     assert result.returncode == 0, result.stdout[-3000:]
     wait_until(lambda: served_serial(client, site, pebble_root) != "", 120)
 

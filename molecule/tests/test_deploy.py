@@ -8,7 +8,6 @@ with one line changed. At the end the scenario's own release is deployed again.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +15,7 @@ from typing import Any
 
 import pytest
 import testinfra
-
 from conftest import (
-    REPO_DIR,
     Load,
     Site,
     live_release,
@@ -26,25 +23,24 @@ from conftest import (
     run_playbook,
 )
 
+from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK
+from harness.common import app_version as changed_app
+
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 HEALTH_OK = '    return {"status": "ok"}'
 
 
 def app_version(directory: Path, marker: str, health: str = HEALTH_OK) -> Path:
-    """A copy of the demo app whose code differs by one line (so it builds a new release)."""
-    source = directory / marker
-    shutil.copytree(REPO_DIR / "app", source)
-    main = source / "app" / "main.py"
-    code = main.read_text().replace(HEALTH_OK, health)
-    main.write_text(f"{code}\n# version {marker}\n")
-    return source
+    """A copy of the demo app whose code differs by one line (so it builds a new release), and
+    whose health check is `health`."""
+    return changed_app(directory, marker, replace=(HEALTH_OK, health))
 
 
 def deploy(source: Path, release: str, **extra_vars: object) -> tuple[int, str, float]:
     started = time.monotonic()
     result = run_playbook(
-        "playbooks/deploy.yml",
+        DEPLOY_PLAYBOOK,
         {"app_source_dir": str(source), "app_release": release, **extra_vars},
     )
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
@@ -77,7 +73,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scenario_release_at_the_end(host: testinfra.host.Host) -> Iterator[None]:
     """Ends on the scenario's own source and settings, as the server was before."""
     yield
-    result = run_playbook("playbooks/deploy.yml", {})
+    result = run_playbook(DEPLOY_PLAYBOOK, {})
     assert result.returncode == 0, result.stdout[-3000:]
 
 
@@ -175,7 +171,7 @@ def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_releas
     previous = before["history"][-2]
     with load_through_proxy(site, pebble_root) as load:
         started = time.monotonic()
-        result = run_playbook("playbooks/rollback.yml", {})
+        result = run_playbook(ROLLBACK_PLAYBOOK, {})
         seconds = time.monotonic() - started
         assert result.returncode == 0, result.stdout[-3000:]
     report("rollback under load", load, seconds)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import testinfra
+from conftest import converge_site
 
-from conftest import converge_site, wait_until
+from harness.common import wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 import testinfra
-
 from conftest import (
     Site,
     answers_from_outside,
     answers_locally,
     host_listener,
     live_release,
-    wait_until,
 )
+
+from harness.common import wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 import testinfra
-
 from conftest import Response
 
 testinfra_hosts = ["ansible://fastapi_servers"]

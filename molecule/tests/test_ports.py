@@ -6,7 +6,6 @@ import json
 
 import pytest
 import testinfra
-
 from conftest import Site, answers_from_outside
 
 testinfra_hosts = ["ansible://fastapi_servers"]

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 import testinfra
-
 from conftest import (
-    REPO_DIR,
     Site,
     answers_from_outside,
     host_listener,
     live_release,
-    wait_until,
 )
+
+from harness.common import REPO_DIR, ansible_env, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -50,7 +49,7 @@ def reboot_with_ansible() -> None:
             "ansible", "fastapi_servers", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--become",
             "-m", "ansible.builtin.reboot", "-a", f"reboot_timeout={REBOOT_TIMEOUT_SECONDS}",
         ],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False,
+        cwd=REPO_DIR, env=ansible_env(), capture_output=True, text=True, check=False,
         timeout=REBOOT_TIMEOUT_SECONDS + 60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import testinfra
-
 from conftest import Response, Site
 
 testinfra_hosts = ["ansible://fastapi_servers"]

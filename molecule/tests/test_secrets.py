@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 import testinfra
-
 from conftest import converge_site, live_release
 
 testinfra_hosts = ["ansible://fastapi_servers"]

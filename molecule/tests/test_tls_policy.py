@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import testinfra
-
 from conftest import Response, Site
 
 testinfra_hosts = ["ansible://fastapi_servers"]

@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import pytest
 import testinfra
-
 from conftest import Response
 
 testinfra_hosts = ["ansible://fastapi_servers"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import testinfra
-
 from conftest import Site, live_release, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load("run")
-report = load("report")
+from bench import common, crash, load, report
+from harness.common import APP_DIR, app_version
 
 RECAP = """
 PLAY RECAP *********************************************************************
@@ -47,16 +32,16 @@ BENCH_JSON {"requests": 3000, "duration_us": 2000000, "bytes": 1, "errors": {"co
 
 
 def test_recap_counts_ok_and_changed() -> None:
-    assert bench.parse_recap(RECAP) == (112, 0)
+    assert common.parse_recap(RECAP) == (112, 0)
 
 
 def test_missing_recap_is_an_error() -> None:
-    with pytest.raises(bench.BenchError):
-        bench.parse_recap("ERROR! the playbook could not be found")
+    with pytest.raises(common.BenchError):
+        common.parse_recap("ERROR! the playbook could not be found")
 
 
 def test_profile_times_every_task() -> None:
-    assert bench.parse_profile(RECAP) == {
+    assert common.parse_profile(RECAP) == {
         "app : Build the app image": 3.52,
         "Gathering Facts": 1.25,
         "proxy : Wait until answers come from the new upstream": 10.04,
@@ -64,7 +49,7 @@ def test_profile_times_every_task() -> None:
 
 
 def test_summary_lists_the_slowest_tasks_first() -> None:
-    run = bench.PlaybookRun(17.5, 112, 0, bench.parse_profile(RECAP), "x.log")
+    run = common.PlaybookRun(17.5, 112, 0, common.parse_profile(RECAP), "x.log")
     assert run.summary(top=2)["slowest_tasks"] == [
         ("proxy : Wait until answers come from the new upstream", 10.04),
         ("app : Build the app image", 3.52),
@@ -72,7 +57,7 @@ def test_summary_lists_the_slowest_tasks_first() -> None:
 
 
 def test_wrk_result_is_read_from_the_script_line() -> None:
-    assert bench.parse_wrk(WRK) == {
+    assert load.parse_wrk(WRK) == {
         "requests_per_second": 1500.0,
         "p50_ms": 12.5,
         "p99_ms": 61.0,
@@ -83,13 +68,13 @@ def test_wrk_result_is_read_from_the_script_line() -> None:
 
 
 def test_docker_timestamps_keep_their_nanoseconds() -> None:
-    assert bench.docker_time("1970-01-01T00:00:10.123456789Z") == pytest.approx(10.123456789)
-    assert bench.docker_time("1970-01-01T00:01:00Z") == 60.0
+    assert crash.docker_time("1970-01-01T00:00:10.123456789Z") == pytest.approx(10.123456789)
+    assert crash.docker_time("1970-01-01T00:01:00Z") == 60.0
 
 
 def test_a_code_only_version_differs_from_the_app_by_one_line(tmp_path: Path) -> None:
-    source = bench.app_version(tmp_path, "v1")
-    original = (BENCH_DIR.parent / "app" / "app" / "main.py").read_text().splitlines()
+    source = app_version(tmp_path, "v1")
+    original = (APP_DIR / "app" / "main.py").read_text().splitlines()
     assert source.joinpath("app", "main.py").read_text().splitlines()[:-1] == original
     assert source.joinpath("Dockerfile").is_file()
 

@@ -4,30 +4,17 @@ fresh server exactly as it was: nothing installed, nothing written, nothing star
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_DIR = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_DIR / "harness"))
+from harness import sandbox
+from harness.common import REPO_DIR, SITE_PLAYBOOK, run, run_playbook
 
-import sandbox  # noqa: E402
-
-FRESH = sandbox.Sandbox(
-    network="fastapi-badinput",
-    subnet="172.28.196.0/24",
-    pebble="fastapi-badinput-pebble",
-    pebble_address="172.28.196.10",
-    server="fastapi-badinput-server",
-    server_address="172.28.196.20",
-    https_port=0,
-    http_port=0,
-)
+FRESH = sandbox.Sandbox.named("fastapi-badinput", "172.28.196.10", https_port=0, http_port=0)
 
 BAD_INPUTS = {
     "no domain": ({"proxy_domains": []}, "proxy_domains"),
@@ -80,18 +67,14 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def run_site(inventory: Path, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), "-e", json.dumps(extra_vars), "site.yml"],
-        cwd=REPO_DIR, capture_output=True, text=True, check=False, timeout=300,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"},
-    )  # fmt: skip
+    return run_playbook(SITE_PLAYBOOK, inventory=inventory, extra_vars=extra_vars, timeout=300)
 
 
 def traces_left() -> list[str]:
     return [
         path
         for path in TRACES
-        if sandbox.docker("exec", FRESH.server, "test", "-e", path, check=False).returncode == 0
+        if run("docker", "exec", FRESH.server, "test", "-e", path, check=False).returncode == 0
     ]
 
 

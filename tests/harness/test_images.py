@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO_DIR = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_DIR / "harness"))
-
-import images  # noqa: E402
+from harness import images
+from harness.common import REPO_DIR, run
 
 
 def build_all() -> str:
-    result = subprocess.run(
-        [sys.executable, "harness/images.py"], cwd=REPO_DIR, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
-    return result.stderr
+    return run(sys.executable, "-m", "harness.images", cwd=REPO_DIR, timeout=None).stderr
 
 
 def test_second_build_does_nothing_and_says_so() -> None:

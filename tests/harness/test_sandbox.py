@@ -5,22 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REPO_DIR = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_DIR / "harness"))
+from harness import sandbox
+from harness.common import REPO_DIR
 
-import sandbox  # noqa: E402
-
-SANDBOX = sandbox.Sandbox()
-URL = f"https://{sandbox.DOMAIN}:{SANDBOX.https_port}{sandbox.PATH_PREFIX}/"
-RESOLVE = f"{sandbox.DOMAIN}:{SANDBOX.https_port}:127.0.0.1"
+SANDBOX = sandbox.Sandbox.from_inventory()
+SITE = sandbox.site()
+URL = SITE.url(port=SANDBOX.https_port)
+RESOLVE = f"{SITE.domain}:{SANDBOX.https_port}:127.0.0.1"
 
 
 def run_sandbox(action: str) -> None:
-    subprocess.run([sys.executable, "harness/sandbox.py", action], cwd=REPO_DIR, check=True)
+    subprocess.run([sys.executable, "-m", "harness.sandbox", action], cwd=REPO_DIR, check=True)
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,11 +30,11 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
 
 def sandbox_objects() -> list[str]:
     containers = subprocess.run(
-        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", "name=fastapi-sandbox"],
+        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"name={SANDBOX.network}"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     networks = subprocess.run(
-        ["docker", "network", "ls", "--format", "{{.Name}}", "--filter", "name=fastapi-sandbox"],
+        ["docker", "network", "ls", "--format", "{{.Name}}", "--filter", f"name={SANDBOX.network}"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     return containers + networks
@@ -61,8 +59,8 @@ def test_site_does_not_verify_without_the_pebble_root(sandbox_up: None) -> None:
 
 
 def test_port_80_redirects_to_https(sandbox_up: None) -> None:
-    url = f"http://{sandbox.DOMAIN}:{SANDBOX.http_port}{sandbox.PATH_PREFIX}/"
-    resolve = f"{sandbox.DOMAIN}:{SANDBOX.http_port}:127.0.0.1"
+    url = f"http://{SITE.domain}:{SANDBOX.http_port}{SITE.path()}"
+    resolve = f"{SITE.domain}:{SANDBOX.http_port}:127.0.0.1"
     result = subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", resolve, url],
         capture_output=True, text=True, check=True,

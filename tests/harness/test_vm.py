@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-REPO_DIR = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_DIR / "harness"))
-
-import vm  # noqa: E402
+from harness import vm
+from harness.common import REPO_DIR
 
 NAME = "fastapi-vm-harness-test"
 
 
 def run_vm(action: str) -> str:
     return subprocess.run(
-        [sys.executable, "harness/vm.py", action, "--name", NAME],
+        [sys.executable, "-m", "harness.vm", action, "--name", NAME],
         cwd=REPO_DIR, check=True, capture_output=True, text=True, timeout=900,
     ).stdout  # fmt: skip
 

@@ -1,0 +1,1 @@
+"""The bench: the toolkit's figures against their targets, measured in the local sandbox."""

@@ -1,0 +1,161 @@
+"""What the bench's sections share: settings, the sandbox and its server, playbook runs and
+their timings, and the paths of the results."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import sandbox
+from harness.common import (
+    CACHE_DIR,
+    HarnessError,
+    Json,
+    docker_exists,
+    inventory_vars,
+    logger,
+    role_defaults,
+    run,
+    run_playbook,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = CACHE_DIR / "bench"
+LOG_DIR = OUT_DIR / "logs"
+
+# A measurement could not be taken; the section records it and the bench goes on.
+BenchError = HarnessError
+
+log = logger("bench")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how often each figure is measured; smoke runs the same code, shorter."""
+
+    seconds: int = 8
+    rounds: int = 3
+    threads: int = 2
+    connections: int = 32
+    crashes: int = 5
+    deploys: int = 2
+    renewals: int = 3
+    load_concurrency: int = 2
+    settle_s: float = 2.0
+
+
+FULL = Settings()
+SMOKE = Settings(seconds=2, rounds=1, crashes=2, deploys=1, renewals=1, settle_s=1.0)
+
+
+@functools.cache
+def box() -> sandbox.Sandbox:
+    """The sandbox of inventory/sandbox, which the bench measures."""
+    return sandbox.Sandbox.from_inventory()
+
+
+def site_url() -> str:
+    return sandbox.site().url()
+
+
+def app_state_file() -> str:
+    return str(role_defaults("app")["app_state_file"])
+
+
+def app_base_image() -> str:
+    return str(inventory_vars()["app_base_image"])
+
+
+def on_server(
+    *args: str, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command in the sandbox server (whose own Docker engine runs the proxy and the app)."""
+    return run("docker", "exec", "-i", box().server, *args, timeout=timeout, stdin=stdin)
+
+
+def server_docker(*args: str, timeout: float = 120) -> str:
+    return on_server("docker", *args, timeout=timeout).stdout.strip()
+
+
+def sandbox_exists() -> bool:
+    return docker_exists("container", box().server)
+
+
+def releases() -> Json:
+    return json.loads(on_server("cat", app_state_file()).stdout)
+
+
+def live_container() -> str:
+    return str(releases()["live"])
+
+
+# Ansible -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    seconds: float
+    ok: int
+    changed: int
+    tasks: dict[str, float]
+    log: str
+
+    def summary(self, top: int = 8) -> Json:
+        slowest = sorted(self.tasks.items(), key=lambda task: task[1], reverse=True)[:top]
+        times = list(self.tasks.values())
+        return {
+            "seconds": self.seconds, "ok": self.ok, "changed": self.changed,
+            "tasks": len(times),
+            "median_task_s": round(statistics.median(times), 2) if times else None,
+            "slowest_tasks": slowest, "log": self.log,
+        }  # fmt: skip
+
+
+RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+PROFILE_LINE = re.compile(r"^(?P<task>\S.*?) -{3,} (?P<seconds>\d+\.\d+)s$", re.M)
+
+
+def parse_recap(output: str) -> tuple[int, int]:
+    """(ok, changed) summed over the hosts of a PLAY RECAP."""
+    matches = RECAP.findall(output)
+    if not matches:
+        raise BenchError("no PLAY RECAP in the playbook's output")
+    return sum(int(m[0]) for m in matches), sum(int(m[1]) for m in matches)
+
+
+def parse_profile(output: str) -> dict[str, float]:
+    """Seconds per task (summed when a name repeats), as ansible.posix.profile_tasks lists
+    them at the end of a run."""
+    tasks: dict[str, float] = {}
+    for match in PROFILE_LINE.finditer(output):
+        name = match["task"].strip()
+        tasks[name] = round(tasks.get(name, 0.0) + float(match["seconds"]), 2)
+    return tasks
+
+
+def playbook(path: str, name: str, extra_vars: Json | None = None) -> PlaybookRun:
+    """ansible-playbook against the sandbox; its output goes to .cache/bench/logs/<name>.log,
+    with the time each task took (ansible.posix.profile_tasks)."""
+    log(f"ansible-playbook -i inventory/sandbox/hosts.yml {path}"
+        + (f" -e {json.dumps(extra_vars)}" if extra_vars else ""))  # fmt: skip
+    started = time.monotonic()
+    result = run_playbook(
+        path, extra_vars=extra_vars, env={
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+        },
+    )  # fmt: skip
+    took = time.monotonic() - started
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_file = LOG_DIR / f"{name}.log"
+    log_file.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise BenchError(f"{path} failed (exit {result.returncode}), see {log_file}")
+    ok, changed = parse_recap(result.stdout)
+    return PlaybookRun(round(took, 2), ok, changed, parse_profile(result.stdout), str(log_file))

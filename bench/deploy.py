@@ -1,0 +1,84 @@
+"""Deploy: a code-only change to a new release live, idle and under load (per request)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import OUT_DIR, Json, Settings, live_container, playbook, releases, server_docker
+from bench.load import load
+from harness.common import DEPLOY_PLAYBOOK, app_version
+
+BUILD_TASK = "app : Build the app image"
+
+
+def image_layers(container: str) -> tuple[str, list[str]]:
+    image = server_docker("inspect", "--format", "{{.Config.Image}}", container)
+    layers = server_docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", image)
+    return image, json.loads(layers)
+
+
+def deploy_version(name: str, source: Path) -> Json:
+    """deploy.yml with a code-only change; what it took, and how much of the image it rebuilt."""
+    _, layers_before = image_layers(live_container())
+    started = time.time()
+    deployed = playbook(DEPLOY_PLAYBOOK, name, {"app_source_dir": str(source)})
+    finished = time.time()
+    state = releases()
+    image, layers_after = image_layers(str(state["live"]))
+    return {
+        "release": str(state["release"]),
+        "image": image,
+        "wall_s": deployed.seconds,
+        "started_at": started,
+        "finished_at": finished,
+        "build_s": deployed.tasks.get(BUILD_TASK),
+        "layers_reused": sum(1 for layer in layers_after if layer in layers_before),
+        "layers_new": sum(1 for layer in layers_after if layer not in layers_before),
+        **deployed.summary(),
+    }
+
+
+def deploy_under_load(index: int, source: Path, settings: Settings) -> Json:
+    with load(f"deploy-{index}", settings, limit=600, timeline=True) as result:
+        time.sleep(settings.settle_s)
+        deployed = deploy_version(f"deploy-{index + 1}", source)
+        time.sleep(settings.settle_s)
+    origin = result["started_at"]
+    first_seen = result["releases"].get(deployed["release"], {}).get("first")
+    timeline_file = OUT_DIR / f"deploy-{index + 1}-timeline.json"
+    timeline_file.write_text(json.dumps(result.pop("timeline", [])))
+    return {
+        **deployed,
+        "index": index,
+        "started": round(deployed["started_at"] - origin, 3),
+        "finished": round(deployed["finished_at"] - origin, 3),
+        "new_release_first_answer_s": (
+            round(origin + first_seen - deployed["started_at"], 2)
+            if first_seen is not None
+            else None
+        ),
+        "total": result["total"],
+        "failed": result["failed"],
+        "retried": result["retried_stale_connections"],
+        "p50_ms": result["latency_p50_ms"],
+        "p99_ms": result["latency_p99_ms"],
+        "max_ms": result["latency_max_ms"],
+        "failures": result["failures"],
+        "releases": result["releases"],
+        "timeline_file": str(timeline_file),
+    }
+
+
+def measure_deploy(settings: Settings) -> Json:
+    """One code-only deploy on an idle sandbox, then settings.deploys under load."""
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as directory:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        idle = deploy_version("deploy-idle", app_version(Path(directory), f"v{stamp}-idle"))
+        samples = [
+            deploy_under_load(index, app_version(Path(directory), f"v{stamp}-{index}"), settings)
+            for index in range(settings.deploys)
+        ]
+    return {"idle": idle, "samples": samples}

@@ -1,0 +1,1 @@
+"""The project's test harness: images, the local sandbox, the VM and the helpers they share."""
