@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import testinfra
 from conftest import Site, live_release, wait_until
 
@@ -74,25 +75,24 @@ def test_app_comes_back_each_time_its_main_process_is_killed(
     assert max(recoveries) <= RECOVERY_LIMIT_SECONDS, recoveries
 
 
-def test_proxy_restart_keeps_the_certificate(
+# (what is restarted, seconds until the site is served again)
+RESTARTS = {
+    "proxy container": ("docker restart proxy", 60),
+    "Docker engine": ("systemctl restart docker", 90),
+}
+
+
+@pytest.mark.parametrize(("command", "timeout"), RESTARTS.values(), ids=RESTARTS.keys())
+def test_restart_brings_everything_back_with_the_same_certificate(
     host: testinfra.host.Host,
     served: Callable[[], bool],
     served_certificate_serial: Callable[[], str],
+    command: str,
+    timeout: float,
 ) -> None:
     before = served_certificate_serial()
-    host.check_output("docker restart proxy")
-    wait_until(served, 60)
-    assert served_certificate_serial() == before
-
-
-def test_docker_restart_brings_everything_back_with_the_same_certificate(
-    host: testinfra.host.Host,
-    served: Callable[[], bool],
-    served_certificate_serial: Callable[[], str],
-) -> None:
-    before = served_certificate_serial()
-    host.check_output("systemctl restart docker")
-    wait_until(served, 90)
+    host.check_output(command)
+    wait_until(served, timeout)
     assert host.service("docker").is_running
     assert served_certificate_serial() == before
 
