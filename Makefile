@@ -1,15 +1,20 @@
 # The commands of the README: `make demo`, `make test` and `make bench`. Everything else is a step of them.
+# `make help` lists the targets.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
+.DEFAULT_GOAL := demo
 
-.PHONY: demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
+.PHONY: help demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
+
+help: ## This list of targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
-test: images lint unit harness-test molecule ## Lint, unit tests, harness tests and Molecule scenarios
+test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
 test-vm: images ## The Molecule scenario on a cloud-like VM under QEMU (about 30 min under emulation; its own CI stage)
 	molecule test -s vm
@@ -19,37 +24,37 @@ setup: ## Host packages, Docker engine, Python tools and collections
 	harness/setup.sh
 
 images: setup ## Build the local images (each only when its inputs changed)
-	python harness/images.py
+	python -m harness.images
 
 sandbox: ## Bring the sandbox up and provision it with site.yml
-	python harness/sandbox.py up
+	python -m harness.sandbox up
 
 sandbox-down: ## Remove the sandbox
-	python harness/sandbox.py down
+	python -m harness.sandbox down
 
 vm: setup ## Boot a cloud-like Debian 12 VM (QEMU) from the cached image; SSH on 127.0.0.1
-	python harness/vm.py up
+	python -m harness.vm up
 
 vm-down: ## Power the VM off and remove its overlay
-	python harness/vm.py down
+	python -m harness.vm down
 
 bench: images ## Measure the toolkit against its targets on a fresh sandbox: table, .cache/bench/
-	python bench/run.py $(BENCH_ARGS)
+	python -m bench $(BENCH_ARGS)
 
 bench-smoke: images ## The same benchmark with short measurements (checks that it still runs)
-	python bench/run.py --smoke $(BENCH_ARGS)
+	python -m bench --smoke $(BENCH_ARGS)
 
-lint: setup
+lint: setup ## yamllint, ansible-lint, ruff (fast: no images needed)
 	yamllint -s .
 	ansible-lint --profile production
 	ruff check .
 	ruff format --check .
 
-unit: setup
+unit: setup ## Unit tests of the app, the roles' plugins and the bench (no images needed)
 	pytest -q tests/app tests/roles tests/bench
 
-harness-test: images
+harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q tests/harness
 
-molecule: images
+molecule: images ## The Molecule scenarios in SCENARIOS, one after another
 	for scenario in $(SCENARIOS); do molecule test -s "$$scenario"; done
