@@ -76,7 +76,7 @@ def on_server(
     *args: str, timeout: float = 120, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """A command in the sandbox server (whose own Docker engine runs the proxy and the app)."""
-    return run("docker", "exec", "-i", box().server, *args, timeout=timeout, stdin=stdin)
+    return run("docker", "exec", "-i", box().server, *args, timeout=timeout, input_text=stdin)
 
 
 def server_docker(*args: str, timeout: float = 120) -> str:

@@ -151,7 +151,7 @@ def run_bench(box: sandbox.Sandbox, settings: Settings, args: argparse.Namespace
 
 
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     parser.add_argument("--smoke", action="store_true", help="short measurements, same code path")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     parser.add_argument("--engines", default=",".join(ENGINES), help="caddy and/or traefik")

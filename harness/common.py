@@ -60,14 +60,16 @@ def run(
     check: bool = True,
     capture: bool = True,
     timeout: float | None = 120,
-    stdin: str | None = None,
-    **kwargs: Any,  # noqa: ANN401 - passed on to subprocess.run
+    input_text: str | None = None,
+    **kwargs: Any,  # noqa: ANN401 - passed on to subprocess.run (stdin, stdout, cwd, env...)
 ) -> subprocess.CompletedProcess[str]:
-    """A command, its output captured as text; HarnessError (with its stderr) when it fails."""
+    """A command, its output captured as text (unless stdout or stderr is given, or not
+    capture); input_text is written to its standard input; HarnessError (with its stderr) when
+    it fails."""
     if capture and "stdout" not in kwargs and "stderr" not in kwargs:
         kwargs["capture_output"] = True
     result = subprocess.run(
-        args, text=True, timeout=timeout, check=False, input=stdin, **kwargs
+        args, text=True, timeout=timeout, check=False, input=input_text, **kwargs
     )  # fmt: skip
     if check and result.returncode != 0:
         raise HarnessError(
