@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
 
-.PHONY: demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
+.PHONY: demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
@@ -39,14 +39,22 @@ bench: images ## Measure the toolkit against its targets on a fresh sandbox: tab
 bench-smoke: images ## The same benchmark with short measurements (checks that it still runs)
 	python bench/run.py --smoke $(BENCH_ARGS)
 
+role-docs: setup ## Regenerate each role README's variables from its meta/argument_specs.yml
+	for role in roles/*/; do aar-doc "$$role" markdown > /dev/null; done
+
 lint: setup
 	yamllint -s .
 	ansible-lint --profile production
 	ruff check .
 	ruff format --check .
+	# Each role README's variables must be what its spec generates.
+	drift=$$(mktemp -d) && cp -r roles "$$drift/" \
+	  && for role in "$$drift"/roles/*/; do aar-doc "$$role" markdown > /dev/null; done \
+	  && { diff -ru roles "$$drift/roles" || { echo "lint: a role README drifted from its meta/argument_specs.yml: run make role-docs" >&2; rm -rf "$$drift"; exit 1; }; } \
+	  && rm -rf "$$drift"
 
 unit: setup
-	pytest -q tests/app tests/roles tests/bench
+	pytest -q tests/app tests/roles tests/bench tests/collection
 
 harness-test: images
 	pytest -q tests/harness
