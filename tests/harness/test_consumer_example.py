@@ -88,6 +88,7 @@ def deployed(project: Path, collections: Path) -> Iterator[subprocess.CompletedP
     host = {
         "ansible_connection": "community.docker.docker",
         "ansible_host": CONSUMER.server,
+        "ansible_user": "root",
         "sandbox_checkout": str(REPO_DIR),
         "sandbox_pebble_address": CONSUMER.pebble_address,
         # Pebble validates the name Docker's DNS gives the server on this network.
