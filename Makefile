@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
 .DEFAULT_GOAL := demo
 
-.PHONY: help demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint unit harness-test molecule
+.PHONY: help demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 help: ## This list of targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
@@ -44,14 +44,22 @@ bench: images ## Measure the toolkit against its targets on a fresh sandbox: tab
 bench-smoke: images ## The same benchmark with short measurements (checks that it still runs)
 	python -m bench --smoke $(BENCH_ARGS)
 
-lint: setup ## yamllint, ansible-lint, ruff (fast: no images needed)
+role-docs: setup ## Regenerate each role README's variables from its meta/argument_specs.yml
+	for role in roles/*/; do aar-doc "$$role" markdown > /dev/null; done
+
+lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (no images needed)
 	yamllint -s .
 	ansible-lint --profile production
 	ruff check .
 	ruff format --check .
+	# Each role README's variables must be what its spec generates.
+	drift=$$(mktemp -d) && cp -r roles "$$drift/" \
+	  && for role in "$$drift"/roles/*/; do aar-doc "$$role" markdown > /dev/null; done \
+	  && { diff -ru roles "$$drift/roles" || { echo "lint: a role README drifted from its meta/argument_specs.yml: run make role-docs" >&2; rm -rf "$$drift"; exit 1; }; } \
+	  && rm -rf "$$drift"
 
-unit: setup ## Unit tests of the app, the roles' plugins and the bench (no images needed)
-	pytest -q tests/app tests/roles tests/bench
+unit: setup ## Unit tests of the app, the plugins and the bench; the collection's build (no images needed)
+	pytest -q tests/app tests/roles tests/bench tests/collection
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q tests/harness

@@ -158,14 +158,22 @@ def provision(extra_args: list[str]) -> None:
     run_playbook(SITE_PLAYBOOK, *extra_args, capture=False, check=True, timeout=None)
 
 
-def https_get(address: str, port: int, server_name: str, path: str, cafile: Path) -> str:
+def https_get(
+    address: str,
+    port: int,
+    server_name: str,
+    path: str,
+    cafile: Path,
+    headers: dict[str, str] | None = None,
+) -> str:
     """GET over HTTPS to an address, verifying the certificate for server_name against cafile."""
     context = ssl.create_default_context(cafile=str(cafile))
     with (
         socket.create_connection((address, port), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=server_name) as tls,
     ):
-        request = f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        request = f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\n{extra}Connection: close\r\n\r\n"
         tls.sendall(request.encode())
         response = b""
         while chunk := tls.recv(65536):

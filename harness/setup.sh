@@ -8,13 +8,20 @@ cd "$(dirname "$0")/.."
 
 venv=.venv
 ansible_bundle=ansible==12.3.0   # bundles community.docker 4.8.5, community.general 11.4.2, ansible.posix 2.1.0
-collections=(community/docker community/general ansible/posix)
+collections=(community/docker community/library_inventory_filtering_v1 community/general ansible/posix)
 stamp_dir=.cache/stamps
 mkdir -p "$stamp_dir"
 
 inputs_hash() { cat requirements-dev.txt requirements.yml "$0" | sha256sum | cut -c1-16; }
 stamp="$stamp_dir/setup-$(inputs_hash)"
+# The checkout is itself the collection fastapi_deploy.toolkit: linked into ./collections, the
+# playbooks and roles find it by its full name, as they do where users install it.
+link_checkout() {
+  mkdir -p collections/ansible_collections/fastapi_deploy
+  ln -sfn ../../.. collections/ansible_collections/fastapi_deploy/toolkit
+}
 if [ -f "$stamp" ] && [ -x "$venv/bin/ansible-playbook" ]; then
+  link_checkout
   exit 0
 fi
 
@@ -40,5 +47,6 @@ with zipfile.ZipFile(wheel) as archive:
 PY
 
 "$venv/bin/ansible-galaxy" collection install -r requirements.yml -p collections | tail -n 1 >&2
+link_checkout
 rm -f "$stamp_dir"/setup-*
 touch "$stamp"

@@ -29,6 +29,10 @@ BAD_INPUTS = {
     "unknown proxy engine": ({"proxy_engine": "nginx"}, "proxy_engine"),
     "SSH port out of range": ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
     "proxy address not an address": ({"proxy_network_address": "*"}, "proxy_network_address"),
+    "no source": ({"app_source_dir": ""}, "app_source_dir"),
+    "source without a Dockerfile": ({"app_source_dir": str(REPO_DIR / "roles")}, "app_source_dir"),
+    "ASGI app not an import path": ({"app_asgi_app": "main.py"}, "app_asgi_app"),
+    "root path unlike the proxy's prefix": ({"app_root_path": "/api/v2"}, "app_root_path"),
 }
 
 # What any run that got past validation would have left on the server.
@@ -57,6 +61,8 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 FRESH.server: {
                     "ansible_connection": "community.docker.docker",
                     "sandbox_pebble_address": FRESH.pebble_address,
+                    # This inventory is not the checkout's: say where the checkout is.
+                    "sandbox_checkout": str(REPO_DIR),
                 }
             }
         }

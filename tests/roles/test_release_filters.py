@@ -3,15 +3,9 @@ rollback goes."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
-PLUGIN = Path(__file__).resolve().parents[2] / "roles/app/filter_plugins/releases.py"
-spec = importlib.util.spec_from_file_location("releases", PLUGIN)
-assert spec and spec.loader
-releases = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(releases)
+from ansible_collections.fastapi_deploy.toolkit.plugins.filter import releases
 
 
 def container(name: str, state: str, image: str, prestart_of: str = "") -> dict[str, Any]:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
+from ansible_collections.fastapi_deploy.toolkit.plugins.lookup import app_source_digest as plugin
 
-PLUGIN = Path(__file__).resolve().parents[2] / "roles/app/lookup_plugins/app_source_digest.py"
-spec = importlib.util.spec_from_file_location("app_source_digest", PLUGIN)
-assert spec and spec.loader
-plugin = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plugin)
 DEMO_APP = Path(__file__).resolve().parents[2] / "app"
 
 

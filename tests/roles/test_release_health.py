@@ -1,0 +1,40 @@
+"""The deploy's health wait: healthy on a 200, and over at once when the release's container
+stops or Docker restarts it (no waiting out the whole timeout)."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.fastapi_deploy.toolkit.plugins.modules import release_health
+
+RUNNING = {"Status": "running", "Restarting": False}
+
+
+def test_a_running_release_answering_200_is_healthy() -> None:
+    assert release_health.verdict(RUNNING, 200) == release_health.HEALTHY
+
+
+@pytest.mark.parametrize("status", [-1, 404, 500, 503])
+def test_a_running_release_not_answering_200_is_waited_for(status: int) -> None:
+    assert release_health.verdict(RUNNING, status) == release_health.WAITING
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"Status": "exited", "ExitCode": 1},
+        {"Status": "dead"},
+        {"Status": "running", "Restarting": True},
+        None,
+    ],
+)
+def test_a_release_that_stopped_or_restarted_is_gone_even_after_a_200(
+    state: dict[str, object] | None,
+) -> None:
+    assert release_health.verdict(state, 200) == release_health.GONE
+
+
+def test_the_failure_names_the_exit_code_and_restarts() -> None:
+    text = release_health.describe(
+        {"State": {"Status": "exited", "ExitCode": 3}, "RestartCount": 2}
+    )
+    assert text == "stopped (state exited, exit code 3, restarts 2)"
