@@ -76,3 +76,29 @@ def test_base_image_changes_tag(source: Path) -> None:
     assert plugin.source_digest(source, base_image="python:3.11-slim") != plugin.source_digest(
         source, base_image="python:3.12-slim"
     )
+
+
+def test_files_the_dockerignore_leaves_out_do_not_change_the_tag(source: Path) -> None:
+    (source / ".dockerignore").write_text("# not the image's\ninventory\n*.md\n")
+    (source / "inventory").mkdir()
+    before = plugin.source_digest(source)
+    (source / "inventory" / "hosts.yml").write_text("web: {}\n")
+    (source / "NOTES.md").write_text("notes\n")
+    assert plugin.source_digest(source) == before
+
+
+def test_a_single_star_stays_in_its_directory(source: Path) -> None:
+    (source / ".dockerignore").write_text("*.md\n")
+    before = plugin.source_digest(source)
+    (source / "app" / "README.md").write_text("the image has this one\n")
+    assert plugin.source_digest(source) != before
+
+
+def test_an_exception_brings_a_file_back(source: Path) -> None:
+    (source / ".dockerignore").write_text("docs\n!docs/shipped.txt\n")
+    (source / "docs").mkdir()
+    before = plugin.source_digest(source)
+    (source / "docs" / "draft.txt").write_text("left out\n")
+    assert plugin.source_digest(source) == before
+    (source / "docs" / "shipped.txt").write_text("in the image\n")
+    assert plugin.source_digest(source) != before
