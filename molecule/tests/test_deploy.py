@@ -118,6 +118,27 @@ def test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serv
     assert "app-broken" not in host.check_output("docker ps -a --format '{{.Names}}'")
 
 
+def test_release_whose_container_exits_fails_the_deploy_at_once(
+    host: testinfra.host.Host, versions: Path
+) -> None:
+    """A release that cannot even start (here: an ASGI app that does not import) fails the
+    deploy as soon as its container stops, not after the health timeout."""
+    before = live_release(host)
+    status, output, seconds = deploy(
+        app_version(versions, "exits"), "exits", app_asgi_app="app.missing:app",
+        app_healthy_timeout=300,
+    )  # fmt: skip
+    print(f"deploy of a release whose container exits failed after {seconds:.1f} s")
+    assert status != 0
+    assert "release exits" in output
+    assert "stopped (state" in output
+    assert "Error loading ASGI app" in output  # its last output, with the reason
+    assert f"{before['live']} keeps serving" in output
+    assert seconds < 150  # the whole deploy; waiting out the health timeout alone takes 300 s
+    assert live_release(host) == before
+    assert "app-exits" not in host.check_output("docker ps -a --format '{{.Names}}'")
+
+
 def test_failing_prestart_command_stops_the_deploy_before_anything_switches(
     host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
 ) -> None:
