@@ -53,7 +53,7 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 	ruff check .
 	ruff format --check .
 	# Each role README's variables must be what its spec generates.
-	drift=$$(mktemp -d) && cp -r roles "$$drift/" \
+	drift=$$(mktemp -d) && cp -r roles galaxy.yml "$$drift/" \
 	  && for role in "$$drift"/roles/*/; do aar-doc "$$role" markdown > /dev/null; done \
 	  && { diff -ru roles "$$drift/roles" || { echo "lint: a role README drifted from its meta/argument_specs.yml: run make role-docs" >&2; rm -rf "$$drift"; exit 1; }; } \
 	  && rm -rf "$$drift"
