@@ -61,13 +61,13 @@ def scenario_name() -> str:
 # Which modules each scenario runs. A reboot exists only on the VM. The VM (minutes per step
 # under emulation) runs only what a VM shows and a container cannot: its ports and firewall seen
 # from outside through a real network stack, the hardening of a real sshd and resolver, the
-# certificate it got over that network, and the reboot. Everything else is the same proxy and
-# app configuration as in the container scenarios.
+# certificate it got over that network, the reboot, and the VM itself (harness/vm.py).
+# Everything else is the same proxy and app configuration as in the container scenarios.
 VM_MODULES = [
     "test_certificate.py", "test_firewall.py", "test_hardening.py", "test_ports.py",
-    "test_reboot.py",
+    "test_reboot.py", "test_vm_instance.py",
 ]  # fmt: skip
-VM_ONLY_MODULES = ["test_reboot.py"]
+VM_ONLY_MODULES = ["test_reboot.py", "test_vm_instance.py"]
 # The traefik scenario leaves out what does not depend on the proxy engine: the default scenario
 # runs it (the engine switch there goes to Traefik and back, both directions).
 ENGINE_INDEPENDENT_MODULES = [

@@ -77,7 +77,9 @@ elapsed:
   type: float
 """
 
-WAITING, HEALTHY, GONE = "waiting", "healthy", "gone"
+WAITING = "waiting"
+HEALTHY = "healthy"
+GONE = "gone"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
