@@ -100,6 +100,33 @@ def test_every_answer_after_a_deploy_comes_from_the_new_release(
     assert set(load.report["releases"]) == {"one"}, load.summary()
 
 
+def server_snapshot(host: testinfra.host.Host) -> tuple[str, str, str]:
+    """What a dry run must leave as it was: the containers and their states, the images, and
+    where the proxy forwards."""
+    return (
+        host.check_output("docker ps -a --format '{{.Names}} {{.State}}' | sort"),
+        host.check_output("docker images --format '{{.ID}} {{.Repository}}:{{.Tag}}' | sort"),
+        host.check_output("cat /etc/fastapi-proxy/upstream"),
+    )
+
+
+def test_dry_run_of_a_changed_source_names_the_new_release_and_changes_nothing(
+    host: testinfra.host.Host, versions: Path
+) -> None:
+    before = live_release(host)
+    snapshot = server_snapshot(host)
+    result = run_playbook(
+        DEPLOY_PLAYBOOK,
+        {"app_source_dir": str(app_version(versions, "dry")), "app_release": "dry"},
+        "--check", "--diff",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "Would build fastapi-app:" in result.stdout
+    assert "for release dry" in result.stdout
+    assert live_release(host) == before
+    assert server_snapshot(host) == snapshot
+
+
 def test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving(
     host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
 ) -> None:
