@@ -121,11 +121,25 @@ def health_status(address: str, port: int, path: str) -> int:
         connection.close()
 
 
-def verdict(state: dict[str, Any] | None, status: int) -> str:
-    """Healthy once the path answers 200; gone once the container stopped or was restarted."""
-    if state is None or state.get("Status") != "running" or state.get("Restarting"):
+def verdict(state: dict[str, Any] | None, status: int, restarted: bool = False) -> str:
+    """Healthy once the path answers 200; gone once the container stopped, or Docker restarted
+    it while we waited (restarts before the wait began, a crash test's say, do not count)."""
+    if state is None or state.get("Status") != "running" or state.get("Restarting") or restarted:
         return GONE
     return HEALTHY if status == 200 else WAITING
+
+
+class RestartWatch:
+    """Docker's restarts of the container from the first look on: earlier ones (a crash test's,
+    or a real crash long ago) say nothing about the release now."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+
+    def restarted(self, count: int) -> bool:
+        if self.first is None:
+            self.first = count
+        return count > self.first
 
 
 def describe(info: dict[str, Any] | None) -> str:
@@ -142,6 +156,7 @@ def run(module: AnsibleModule) -> None:
     params = module.params
     started = time.monotonic()
     status, address = -1, ""
+    watch = RestartWatch()
     while True:
         info = inspect(params["docker_socket"], params["container"])
         if info is None and module.check_mode:
@@ -153,12 +168,11 @@ def run(module: AnsibleModule) -> None:
             )
         networks = (info or {}).get("NetworkSettings", {}).get("Networks") or {}
         address = (networks.get(params["network"]) or {}).get("IPAddress", "")
-        state = dict((info or {}).get("State") or {})
-        if (info or {}).get("RestartCount"):
-            state["Restarting"] = True
-        if address and verdict(state, -1) != GONE:
+        state = (info or {}).get("State")
+        restarted = watch.restarted(int((info or {}).get("RestartCount") or 0))
+        if address and verdict(state, -1, restarted) != GONE:
             status = health_status(address, params["port"], params["path"])
-        outcome = verdict(state, status)
+        outcome = verdict(state, status, restarted)
         elapsed = round(time.monotonic() - started, 1)
         if outcome == HEALTHY:
             module.exit_json(changed=False, address=address, status=status, elapsed=elapsed)
