@@ -7,6 +7,8 @@ root_path, so they render behind a prefix-stripping proxy and on a server withou
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import fastapi_offline
@@ -25,28 +27,32 @@ def root_path(request: Request) -> str:
     return str(request.scope.get("root_path", ""))
 
 
+def docs_page(
+    request: Request, render: Callable[..., HTMLResponse], title: str, **assets: str
+) -> HTMLResponse:
+    """A docs page whose OpenAPI document and assets are the app's own, under its root_path."""
+    prefix = root_path(request)
+    return render(
+        openapi_url=f"{prefix}{app.openapi_url}",
+        title=f"{app.title} - {title}",
+        **{name: f"{prefix}/static/{asset}" for name, asset in assets.items()},
+    )
+
+
 @app.get("/docs", include_in_schema=False)
 def swagger_ui(request: Request) -> HTMLResponse:
-    prefix = root_path(request)
-    return get_swagger_ui_html(
-        openapi_url=f"{prefix}{app.openapi_url}",
-        title=f"{app.title} - Swagger UI",
-        swagger_js_url=f"{prefix}/static/swagger-ui-bundle.js",
-        swagger_css_url=f"{prefix}/static/swagger-ui.css",
-        swagger_favicon_url=f"{prefix}/static/favicon.png",
-    )
+    return docs_page(
+        request, get_swagger_ui_html, "Swagger UI", swagger_js_url="swagger-ui-bundle.js",
+        swagger_css_url="swagger-ui.css", swagger_favicon_url="favicon.png",
+    )  # fmt: skip
 
 
 @app.get("/redoc", include_in_schema=False)
 def redoc(request: Request) -> HTMLResponse:
-    prefix = root_path(request)
-    return get_redoc_html(
-        openapi_url=f"{prefix}{app.openapi_url}",
-        title=f"{app.title} - ReDoc",
-        redoc_js_url=f"{prefix}/static/redoc.standalone.js",
-        redoc_favicon_url=f"{prefix}/static/favicon.png",
-        with_google_fonts=False,
-    )
+    return docs_page(
+        request, partial(get_redoc_html, with_google_fonts=False), "ReDoc",
+        redoc_js_url="redoc.standalone.js", redoc_favicon_url="favicon.png",
+    )  # fmt: skip
 
 
 @app.get("/")
