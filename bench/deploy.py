@@ -11,7 +11,7 @@ from bench.common import OUT_DIR, Json, Settings, live_container, playbook, rele
 from bench.load import load
 from harness.common import DEPLOY_PLAYBOOK, app_version
 
-BUILD_TASK = "app : Build the app image"
+BUILD_TASK = "fastapi_deploy.toolkit.app : Build the app image"
 
 
 def image_layers(container: str) -> tuple[str, list[str]]:
