@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, crash, load, report
+from bench import common, crash, deploy, load, report
 from harness.common import APP_DIR, app_version
 
 RECAP = """
@@ -17,9 +17,9 @@ rescued=0    ignored=0
 
 Saturday 22 November 2026  23:59:01 +0000 (0:00:00.210)       0:00:17.532 *****
 ===============================================================================
-app : Build the app image ----------------------------------------------- 3.52s
+fastapi_deploy.toolkit.app : Build the app image ------------------------ 3.52s
 Gathering Facts --------------------------------------------------------- 1.25s
-proxy : Wait until answers come from the new upstream ------------------- 10.04s
+fastapi_deploy.toolkit.proxy : Wait until answers come from the new upstream --- 10.04s
 """
 
 WRK = """Running 2s test @ http://app-1:8000/
@@ -42,9 +42,9 @@ def test_missing_recap_is_an_error() -> None:
 
 def test_profile_times_every_task() -> None:
     assert common.parse_profile(RECAP) == {
-        "app : Build the app image": 3.52,
+        deploy.BUILD_TASK: 3.52,
         "Gathering Facts": 1.25,
-        "proxy : Wait until answers come from the new upstream": 10.04,
+        "fastapi_deploy.toolkit.proxy : Wait until answers come from the new upstream": 10.04,
     }
 
 
