@@ -51,8 +51,8 @@ def test_profile_times_every_task() -> None:
 def test_summary_lists_the_slowest_tasks_first() -> None:
     run = common.PlaybookRun(17.5, 112, 0, common.parse_profile(RECAP), "x.log")
     assert run.summary(top=2)["slowest_tasks"] == [
-        ("proxy : Wait until answers come from the new upstream", 10.04),
-        ("app : Build the app image", 3.52),
+        ("fastapi_deploy.toolkit.proxy : Wait until answers come from the new upstream", 10.04),
+        (deploy.BUILD_TASK, 3.52),
     ]
 
 
