@@ -1,0 +1,55 @@
+"""Each concern of site.yml has a tag: --tags app deploys the app alone (its route through the
+proxy included), --skip-tags hardening leaves the host's hardening out; the input is checked
+whatever the tags. On a converged server neither changes anything."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import converge_site
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+ROLES = ("hardening", "docker", "firewall", "proxy", "app")
+
+
+def roles_that_acted(output: str) -> set[str]:
+    """Roles with a task other than checking their input (validation runs whatever the tags)."""
+    acted = re.findall(r"^TASK \[fastapi_deploy\.toolkit\.(\w+) : (.*?)\]", output, re.M)
+    return {
+        role
+        for role, task in acted
+        if not task.startswith("Validating arguments") and not task.startswith("Check the")
+    }
+
+
+@pytest.fixture(scope="module")
+def app_only() -> str:
+    return converge_site({}, "--tags", "app")
+
+
+@pytest.fixture(scope="module")
+def without_hardening() -> str:
+    return converge_site({}, "--skip-tags", "hardening")
+
+
+def test_app_tag_runs_the_app_and_its_route_alone(app_only: str) -> None:
+    assert roles_that_acted(app_only) == {"app", "proxy"}
+    assert "TASK [fastapi_deploy.toolkit.proxy : Wait until answers come from the new" in app_only
+
+
+def test_tags_still_check_the_input_first(app_only: str) -> None:
+    assert "PLAY [Validate the inventory]" in app_only
+    assert "TASK [fastapi_deploy.toolkit.hardening : Check the hardening variables]" in app_only
+
+
+def test_skipping_hardening_runs_every_other_concern(without_hardening: str) -> None:
+    assert roles_that_acted(without_hardening) == set(ROLES) - {"hardening"}
+
+
+@pytest.mark.parametrize("run", ["app_only", "without_hardening"])
+def test_a_tagged_run_on_a_converged_server_changes_nothing(
+    run: str, request: pytest.FixtureRequest
+) -> None:
+    assert re.search(r"changed=0\s", request.getfixturevalue(run))
