@@ -31,6 +31,10 @@ SITE_PLAYBOOK = "site.yml"
 APP_PLAYBOOK = "playbooks/app.yml"
 DEPLOY_PLAYBOOK = "playbooks/deploy.yml"
 ROLLBACK_PLAYBOOK = "playbooks/rollback.yml"
+LOGS_PLAYBOOK = "playbooks/logs.yml"
+RUN_PLAYBOOK = "playbooks/run.yml"
+STATUS_PLAYBOOK = "playbooks/status.yml"
+MAINTENANCE_PLAYBOOK = "playbooks/maintenance.yml"
 
 Json = dict[str, Any]
 
