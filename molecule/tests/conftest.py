@@ -72,7 +72,7 @@ VM_ONLY_MODULES = ["test_reboot.py", "test_vm_instance.py"]
 # runs it (the engine switch there goes to Traefik and back, both directions).
 ENGINE_INDEPENDENT_MODULES = [
     "test_browser.py", "test_engine_switch.py", "test_firewall.py", "test_hardening.py",
-    "test_secrets.py", "test_tags.py",
+    "test_operations.py", "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
 
 
