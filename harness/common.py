@@ -177,10 +177,13 @@ def molecule_base_config() -> Json:
     return dict(yaml.safe_load(text))
 
 
-def server_platform() -> Json:
-    """The server container's settings: the base configuration's fastapi_servers platform."""
+def server_platform(scenario: str = "default") -> Json:
+    """The server container's settings: the base configuration's fastapi_servers platform, as
+    the scenario has it (the default scenario's is Debian 12)."""
     platforms = molecule_base_config()["platforms"]
-    return dict(next(p for p in platforms if "fastapi_servers" in p.get("groups", [])))
+    platform = dict(next(p for p in platforms if "fastapi_servers" in p.get("groups", [])))
+    platform["image"] = platform["image"].replace("${MOLECULE_SCENARIO_NAME}", scenario)
+    return platform
 
 
 # The demo app ------------------------------------------------------------------------------

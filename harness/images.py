@@ -47,10 +47,14 @@ class Image:
     extra_context: Callable[[Path], None] | None = None
     archive: bool = False
     build_args: dict[str, str] = field(default_factory=dict)
+    # The Debian release of a debootstrap base.
+    suite: str = DEBIAN_SUITE
+    # The build files' directory under harness/images/, when not the key's.
+    context: str | None = None
 
     @property
     def build_dir(self) -> Path:
-        return BUILD_FILES_DIR / self.key
+        return BUILD_FILES_DIR / (self.context or self.key)
 
 
 log = logger("images")
@@ -117,11 +121,11 @@ def extract_wheel_script(requirement: str, script: str, destination: Path) -> No
 
 def build_debian_base(image: Image, label: str) -> None:
     with tempfile.TemporaryDirectory(dir=CACHE_DIR) as rootfs:
-        log(f"debootstrap {DEBIAN_SUITE} (about 30-60 s)")
+        log(f"debootstrap {image.suite} (about 30-60 s)")
         run(
             "debootstrap",
             "--variant=minbase",
-            DEBIAN_SUITE,
+            image.suite,
             rootfs,
             DEBIAN_MIRROR,
             stdout=subprocess.DEVNULL,
@@ -199,6 +203,15 @@ IMAGES: tuple[Image, ...] = (
         "debian", f"fastapi-deploy/debian:{DEBIAN_SUITE}", None, pins=(DEBIAN_SUITE, DEBIAN_MIRROR)
     ),
     Image("server", f"fastapi-deploy/server:{DEBIAN_SUITE}", "debian"),
+    # Debian 13, the current stable release, as a second target (the traefik scenario's).
+    Image(
+        "debian-trixie",
+        "fastapi-deploy/debian:trixie",
+        None,
+        ("trixie", DEBIAN_MIRROR),
+        suite="trixie",
+    ),
+    Image("server-trixie", "fastapi-deploy/server:trixie", "debian-trixie", context="server"),
     Image("client", "fastapi-deploy/client:latest", "debian"),
     Image("pebble", "fastapi-deploy/pebble:latest", "debian"),
     Image("python", "fastapi-deploy/python:3.11-slim", "debian", archive=True),
@@ -230,6 +243,18 @@ def ensure(images: tuple[Image, ...], wanted: set[str]) -> None:
             save_archive(image, label)
 
 
+# The server each Molecule scenario runs (its base configuration names the image
+# fastapi-deploy/server:scenario-${MOLECULE_SCENARIO_NAME}): Debian 12 and Debian 13.
+SCENARIO_SERVERS = {"default": "server", "traefik": "server-trixie"}
+
+
+def tag_scenario_servers(wanted: set[str]) -> None:
+    by_key = {image.key: image for image in IMAGES}
+    for scenario, key in SCENARIO_SERVERS.items():
+        if key in wanted:
+            run("docker", "tag", by_key[key].tag, f"fastapi-deploy/server:scenario-{scenario}")
+
+
 def export_pebble_https_ca() -> None:
     """Writes the CA behind Pebble's own HTTPS where the sandbox inventory and tests read it."""
     result = run(
@@ -259,6 +284,7 @@ def main() -> None:
         parser.error(f"unknown image(s) {sorted(unknown)}; known: {sorted(known)}")
     wanted = with_parents(set(args.images) or known)
     ensure(IMAGES, wanted)
+    tag_scenario_servers(wanted)
     if "pebble" in wanted:
         export_pebble_https_ca()
 

@@ -52,6 +52,30 @@ def test_memory_is_limited(
     assert inspect(host, container_named[container])["HostConfig"]["Memory"] > 0
 
 
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_no_swap_beyond_the_memory_limit(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    limits = inspect(host, container_named[container])["HostConfig"]
+    assert limits["MemorySwap"] == limits["Memory"]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_process_count_is_limited(
+    host: testinfra.host.Host, container_named: dict[str, str], container: str
+) -> None:
+    assert 0 < (inspect(host, container_named[container])["HostConfig"]["PidsLimit"] or 0) <= 1024
+
+
+def test_proxy_runtime_collects_garbage_before_the_container_limit(
+    host: testinfra.host.Host,
+) -> None:
+    proxy = inspect(host, "proxy")
+    env = dict(item.split("=", 1) for item in proxy["Config"]["Env"])
+    assert env["GOMEMLIMIT"].endswith("MiB")
+    assert 0 < int(env["GOMEMLIMIT"].removesuffix("MiB")) * 2**20 < proxy["HostConfig"]["Memory"]
+
+
 def test_app_gets_no_capability_back(host: testinfra.host.Host, app_container: str) -> None:
     assert not inspect(host, app_container)["HostConfig"]["CapAdd"]
 

@@ -54,16 +54,22 @@ def scenario_release_at_the_end() -> Iterator[None]:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def request_marked(client: testinfra.host.Host, site: Site, pebble_root: str) -> str:
+    """A request through the proxy whose query string is new; returns that query string."""
+    query = f"marker={uuid.uuid4().hex}"
+    client.check_output(
+        f"curl -fsS -o /dev/null --cacert {pebble_root} '{site.url('/health')}?{query}'"
+    )
+    return query
+
+
 def test_logs_show_a_request_the_test_made(
     client: testinfra.host.Host, site: Site, pebble_root: str
 ) -> None:
-    marker = uuid.uuid4().hex
-    client.check_output(
-        f"curl -fsS -o /dev/null --cacert {pebble_root} '{site.url('/health')}?seen={marker}'"
-    )
+    query = request_marked(client, site, pebble_root)
     result = run_playbook(LOGS_PLAYBOOK, {"app_logs_lines": 20})
     assert result.returncode == 0, output_of(result)[-3000:]
-    assert f"seen={marker}" in result.stdout
+    assert query in result.stdout
     assert "live release: app-" in result.stdout
     assert "proxy: proxy" in result.stdout
 
@@ -71,15 +77,12 @@ def test_logs_show_a_request_the_test_made(
 def test_logs_since_a_time_leave_older_lines_out(
     client: testinfra.host.Host, site: Site, pebble_root: str
 ) -> None:
-    marker = uuid.uuid4().hex
-    client.check_output(
-        f"curl -fsS -o /dev/null --cacert {pebble_root} '{site.url('/health')}?old={marker}'"
-    )
+    query = request_marked(client, site, pebble_root)
     time.sleep(3)
     result = run_playbook(LOGS_PLAYBOOK, {"app_logs_since": "2s", "app_logs_of": ["live"]})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert "live release: app-" in result.stdout
-    assert f"old={marker}" not in result.stdout
+    assert query not in result.stdout
     assert "proxy: proxy" not in result.stdout
 
 

@@ -50,5 +50,9 @@ def test_security_header_is_sent(https_get: Callable[..., Response], name: str, 
     assert https_get("/health").headers[name] == value
 
 
-def test_answers_do_not_name_the_software(https_get: Callable[..., Response]) -> None:
-    assert "server" not in https_get("/health").headers
+@pytest.mark.parametrize("path", ["/health", "/no-such-page"])
+@pytest.mark.parametrize("header", ["server", "via"])
+def test_answers_do_not_name_the_software(
+    https_get: Callable[..., Response], path: str, header: str
+) -> None:
+    assert header not in https_get(path).headers
