@@ -70,7 +70,7 @@ def test_logs_show_a_request_the_test_made(
     result = run_playbook(LOGS_PLAYBOOK, {"app_logs_lines": 20})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert query in result.stdout
-    assert "live release: app-" in result.stdout
+    assert "live: app-" in result.stdout
     assert "proxy: proxy" in result.stdout
 
 
@@ -81,7 +81,7 @@ def test_logs_since_a_time_leave_older_lines_out(
     time.sleep(3)
     result = run_playbook(LOGS_PLAYBOOK, {"app_logs_since": "2s", "app_logs_of": ["live"]})
     assert result.returncode == 0, output_of(result)[-3000:]
-    assert "live release: app-" in result.stdout
+    assert "live: app-" in result.stdout
     assert query not in result.stdout
     assert "proxy: proxy" not in result.stdout
 
