@@ -134,7 +134,11 @@ def answers_from_outside(client: testinfra.host.Host, site: Site, port: int) -> 
     """Something on the server answers on the port: it sends bytes back after an HTTP request
     (a web server answers it, sshd greets first). A TCP handshake alone is not proof: QEMU's
     port forward accepts every connection and only then tries the guest."""
-    address = site.server_address
+    return answers_at(client, site.server_address, port)
+
+
+def answers_at(client: testinfra.host.Host, address: str, port: int) -> bool:
+    """Something at the address answers on the port, as seen from the client."""
     probe = (
         f"import socket; s = socket.create_connection(('{address}', {port}), timeout=5); "
         "s.settimeout(5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); "

@@ -3,6 +3,7 @@ and the rules hold across a Docker restart."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,13 +11,15 @@ import pytest
 import testinfra
 from conftest import (
     Site,
+    answers_at,
     answers_from_outside,
     answers_locally,
     host_listener,
     live_release,
+    scenario_name,
 )
 
-from harness.common import wait_until
+from harness.common import role_defaults, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -60,6 +63,35 @@ def test_published_container_port_is_blocked(
     client: testinfra.host.Host, site: Site, published_container: int
 ) -> None:
     assert not answers_from_outside(client, site, published_container)
+
+
+@pytest.fixture
+def route_into_the_proxy_network(
+    client: testinfra.host.Host, site: Site, inventory_vars: dict[str, Any]
+) -> Iterator[str]:
+    """The client routes the proxy network's subnet through the server, as a neighbour on the
+    server's network could; yields the proxy container's own address. (The client image has no
+    ip tool: this machine changes the client's routes from outside its network namespace.)"""
+    if scenario_name() == "vm":
+        pytest.skip("QEMU's user networking gives the client no route into the VM's networks")
+    defaults = role_defaults("proxy")
+    subnet = inventory_vars.get("proxy_network_subnet", defaults["proxy_network_subnet"])
+    pid = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Pid}}", f"fd-{scenario_name()}-client"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    route = ["route", "add", subnet, "via", site.server_address]
+    subprocess.run(["nsenter", "-t", pid, "-n", "ip", *route], check=True)
+    yield inventory_vars.get("proxy_network_address", defaults["proxy_network_address"])
+    subprocess.run(["nsenter", "-t", pid, "-n", "ip", "route", "del", subnet], check=True)
+
+
+def test_proxy_answers_only_through_the_published_ports(
+    client: testinfra.host.Host, route_into_the_proxy_network: str
+) -> None:
+    """Only what Docker translated from a published port passes: the proxy's own address on
+    the same port does not answer a neighbour who routes to it."""
+    assert not answers_at(client, route_into_the_proxy_network, 443)
 
 
 @pytest.fixture

@@ -33,6 +33,14 @@ def test_app_sees_the_requested_host(https_get: Callable[..., Response]) -> None
     assert https_get("/request-info").json()["host"] == "app.example.test"
 
 
+def test_app_sees_the_site_name_whatever_port_the_client_puts_in_host(
+    https_get: Callable[..., Response],
+) -> None:
+    """A Host with an odd port would leak into the app's redirects and absolute URLs."""
+    seen = https_get("/request-info", headers={"Host": "app.example.test:1"}).json()
+    assert seen["host"] == "app.example.test"
+
+
 @pytest.mark.parametrize("headers", SPOOFED_HEADERS.values(), ids=SPOOFED_HEADERS.keys())
 def test_spoofed_forwarding_headers_are_not_believed(
     https_get: Callable[..., Response], client_address: str, headers: dict[str, str]
