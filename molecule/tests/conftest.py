@@ -72,8 +72,8 @@ VM_ONLY_MODULES = ["test_reboot.py", "test_vm_instance.py"]
 # the Debian release: the default scenario (Debian 12) runs it (the engine switch there goes to
 # Traefik and back, both directions). The firewall and the hardening run on both releases.
 ENGINE_INDEPENDENT_MODULES = [
-    "test_browser.py", "test_engine_switch.py", "test_operations.py", "test_secrets.py",
-    "test_tags.py",
+    "test_browser.py", "test_engine_switch.py", "test_operations.py", "test_preflight.py",
+    "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
 
 

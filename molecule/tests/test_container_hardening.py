@@ -60,6 +60,14 @@ def test_no_swap_beyond_the_memory_limit(
     assert limits["MemorySwap"] == limits["Memory"]
 
 
+def test_proxy_gets_more_cpu_than_the_app_under_contention(
+    host: testinfra.host.Host, app_container: str
+) -> None:
+    """Docker's default weight is 1024 (shown as 0 when unset)."""
+    app_shares = inspect(host, app_container)["HostConfig"]["CpuShares"] or 1024
+    assert inspect(host, "proxy")["HostConfig"]["CpuShares"] > app_shares
+
+
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_process_count_is_limited(
     host: testinfra.host.Host, container_named: dict[str, str], container: str
@@ -80,8 +88,16 @@ def test_app_gets_no_capability_back(host: testinfra.host.Host, app_container: s
     assert not inspect(host, app_container)["HostConfig"]["CapAdd"]
 
 
-def test_proxy_keeps_only_binding_low_ports(host: testinfra.host.Host) -> None:
-    assert inspect(host, "proxy")["HostConfig"]["CapAdd"] == ["NET_BIND_SERVICE"]
+def test_proxy_gets_no_capability_back(host: testinfra.host.Host) -> None:
+    assert not inspect(host, "proxy")["HostConfig"]["CapAdd"]
+
+
+def test_proxy_runs_as_a_non_root_user(host: testinfra.host.Host) -> None:
+    uids = {
+        int(row.split()[1])
+        for row in host.check_output("docker top proxy -o pid,uid").splitlines()[1:]
+    }
+    assert uids and 0 not in uids
 
 
 def test_app_processes_run_as_a_non_root_user(

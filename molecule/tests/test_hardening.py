@@ -12,8 +12,12 @@ SSHD_EFFECTIVE = {
     "kbdinteractiveauthentication": "no",
     "permitemptypasswords": "no",
     "pubkeyauthentication": "yes",
-    "permitrootlogin": "without-password",  # sshd -T's name for prohibit-password
+    # The deploy user has keys (the sandbox's inventory), so root logins are closed.
+    "permitrootlogin": "no",
     "maxauthtries": "3",
+    "allowtcpforwarding": "no",
+    "allowagentforwarding": "no",
+    "allowstreamlocalforwarding": "no",
 }
 
 
