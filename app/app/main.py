@@ -75,6 +75,13 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@app.post("/uploads")
+async def receive_upload(request: Request) -> dict[str, int]:
+    """Reads the whole request body and says how large it was (the proxy's body limit is tested
+    against it)."""
+    return {"bytes": len(await request.body())}
+
+
 @app.get("/request-info")
 def request_info(request: Request) -> dict[str, str | int | None]:
     """What this worker sees of the request once uvicorn has applied the proxy headers."""

@@ -132,16 +132,17 @@ def client_address(client: testinfra.host.Host, inventory_vars: dict[str, Any]) 
 
 def answers_from_outside(client: testinfra.host.Host, site: Site, port: int) -> bool:
     """Something on the server answers on the port: it sends bytes back after an HTTP request
-    (a web server answers it, sshd greets first). A TCP handshake alone is not proof: QEMU's
-    port forward accepts every connection and only then tries the guest."""
-    return answers_at(client, site.server_address, port)
+    for the site (a web server answers it, sshd greets first). A TCP handshake alone is not
+    proof: QEMU's port forward accepts every connection and only then tries the guest."""
+    return answers_at(client, site.server_address, port, site.domain)
 
 
-def answers_at(client: testinfra.host.Host, address: str, port: int) -> bool:
-    """Something at the address answers on the port, as seen from the client."""
+def answers_at(client: testinfra.host.Host, address: str, port: int, domain: str) -> bool:
+    """Something at the address answers on the port a request for the domain, as seen from the
+    client. (A request that names no site gets no answer from the proxy on port 80.)"""
     probe = (
         f"import socket; s = socket.create_connection(('{address}', {port}), timeout=5); "
-        "s.settimeout(5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); "
+        f"s.settimeout(5); s.sendall(b'GET / HTTP/1.0\\r\\nHost: {domain}\\r\\n\\r\\n'); "
         "exit(0 if s.recv(1) else 1)"
     )
     return client.run(f'python3 -c "{probe}"').rc == 0

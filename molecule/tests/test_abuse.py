@@ -287,3 +287,38 @@ def test_proxy_logs_no_query_string_or_credential_header(
 ) -> None:
     _, log, secrets = malformed_chunked_request
     assert [secret for secret in secrets if secret in log] == []
+
+
+def upload(client: testinfra.host.Host, site: Site, pebble_root: str, size: int) -> Response:
+    return parse_curl(
+        client.check_output(
+            f"head -c {size} /dev/zero | curl -s -i --max-time 60 --cacert {pebble_root} "
+            f"-H 'Content-Type: application/octet-stream' --data-binary @- "
+            f"'{site.url('/uploads')}'"
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def body_limit_bytes(inventory_vars: dict[str, Any]) -> int:
+    default = role_defaults("proxy")["proxy_max_request_body_mb"]
+    return int(inventory_vars.get("proxy_max_request_body_mb", default)) * 1024 * 1024
+
+
+def test_request_body_within_the_limit_reaches_the_app(
+    client: testinfra.host.Host, site: Site, pebble_root: str, body_limit_bytes: int
+) -> None:
+    answer = upload(client, site, pebble_root, body_limit_bytes // 2)
+    assert (answer.status, answer.json()) == (200, {"bytes": body_limit_bytes // 2})
+
+
+def test_request_body_over_the_limit_is_refused(
+    client: testinfra.host.Host,
+    site: Site,
+    pebble_root: str,
+    body_limit_bytes: int,
+    inventory_vars: dict[str, Any],
+) -> None:
+    if inventory_vars.get("proxy_engine", "caddy") == "traefik":
+        pytest.skip("Traefik has no request body limit yet: its only one buffers whole answers")
+    assert upload(client, site, pebble_root, body_limit_bytes + 1).status == 413

@@ -228,3 +228,8 @@ def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_releas
     assert after["live"] == previous
     assert load.report["last_release"] == after["release"] != before["release"]
     assert container_state(host, before["live"])["Status"] == "exited"  # kept: can roll forward
+
+
+def test_builds_leave_no_unused_images_behind(host: testinfra.host.Host) -> None:
+    """The deploys above each built the demo's two-stage image: no build stage is left over."""
+    assert host.check_output("docker images --filter dangling=true --quiet") == ""

@@ -87,11 +87,11 @@ def route_into_the_proxy_network(
 
 
 def test_proxy_answers_only_through_the_published_ports(
-    client: testinfra.host.Host, route_into_the_proxy_network: str
+    client: testinfra.host.Host, site: Site, route_into_the_proxy_network: str
 ) -> None:
     """Only what Docker translated from a published port passes: the proxy's own address on
     the same port does not answer a neighbour who routes to it."""
-    assert not answers_at(client, route_into_the_proxy_network, 443)
+    assert not answers_at(client, route_into_the_proxy_network, 443, site.domain)
 
 
 @pytest.fixture

@@ -33,6 +33,10 @@ def test_items_reject_a_non_integer_id(client: TestClient) -> None:
     assert client.get("/items/five").status_code == 422
 
 
+def test_uploads_count_the_body(client: TestClient) -> None:
+    assert client.post("/uploads", content=b"x" * 1000).json() == {"bytes": 1000}
+
+
 def test_health_is_ok(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
 
