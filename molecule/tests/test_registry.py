@@ -138,6 +138,22 @@ def test_unreachable_registry_fails_naming_it_and_switches_nothing(
     assert_nothing_switched(host, before, seen)
 
 
+def test_image_without_the_apps_health_endpoint_fails_the_health_gate_and_switches_nothing(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any]
+) -> None:
+    """Stands for an image of another app: 1.1 pulled fine, but asked for a health path it
+    does not serve, it never answers 200; the new container goes, the live one stays."""
+    before = live_release(host)
+    status, output = deploy(
+        app_image=f"{REPOSITORY}:1.1", app_healthcheck_path="/no-such-health", app_healthy_timeout=8
+    )
+    assert status != 0
+    assert f"release {short(digest(inventory_vars, '1.1'))}" in output
+    assert "did not answer 200 on /no-such-health" in output
+    assert live_release(host) == before
+    assert short(digest(inventory_vars, "1.1")) not in containers(host)
+
+
 def test_moved_tag_is_a_new_release_deployed_without_a_failed_request(
     host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
 ) -> None:
