@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import common
-from harness.common import CACHE_DIR, REPO_DIR, logger
+from harness.common import APP_DIR, CACHE_DIR, REPO_DIR, logger
 
 BUILD_FILES_DIR = Path(__file__).resolve().parent / "images"
 ARCHIVE_DIR = CACHE_DIR / "images"
@@ -51,6 +51,8 @@ class Image:
     suite: str = DEBIAN_SUITE
     # The build files' directory under harness/images/, when not the key's.
     context: str | None = None
+    # Other images whose inputs shape this one (built before it; their hashes are in its label).
+    inputs: tuple[str, ...] = ()
 
     @property
     def build_dir(self) -> Path:
@@ -78,9 +80,11 @@ def file_digest(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def inputs_hash(image: Image, parent_hash: str | None) -> str:
+def inputs_hash(image: Image, parent_hash: str | None, input_hashes: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     digest.update((parent_hash or "").encode())
+    for input_hash in input_hashes:
+        digest.update(input_hash.encode())
     for pin in image.pins:
         digest.update(pin.encode())
     if image.build_dir.is_dir():
@@ -198,6 +202,40 @@ def proxy_image(key: str, tag: str, wheel: str) -> Image:
     )  # fmt: skip
 
 
+PYTHON_TAG = "fastapi-deploy/python:3.11-slim"
+DEMO_APP_TAG = "fastapi-deploy/demo-app"
+# sandbox: this machine's egress intercepts HTTPS; pip in the app's build stage needs its CA (as
+# app_build_ca_file gives it to the builds on the server).
+BUILD_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def demo_app_digest() -> str:
+    """The demo app's files, as the registry image's pin: a change of app/ pushes a new image."""
+    files = [p for p in APP_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return file_digest(files)
+
+
+def demo_app_archives(context: Path) -> None:
+    """The demo app's image (app/ on the python stand-in, as the role builds it), and a copy
+    with one more label (another digest, the same layers), saved into the registry's context."""
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as app_context:
+        shutil.copytree(
+            APP_DIR, app_context, dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )  # fmt: skip
+        if BUILD_CA_FILE.is_file():
+            shutil.copy(BUILD_CA_FILE, Path(app_context) / "build-ca.pem")
+        for variant, label in (("1.0", "1.0"), ("1.1", "1.1")):
+            log(f"docker build -> {DEMO_APP_TAG}:{variant}")
+            run_quietly(
+                "docker", "build", "--build-arg", f"BASE_IMAGE={PYTHON_TAG}",
+                "--label", f"fastapi-deploy.demo-version={label}",
+                "-t", f"{DEMO_APP_TAG}:{variant}", app_context,
+            )  # fmt: skip
+    for number, variant in enumerate(("1.0", "1.1"), start=1):
+        run("docker", "save", "-o", str(context / f"app-{number}.tar"), f"{DEMO_APP_TAG}:{variant}")
+
+
 IMAGES: tuple[Image, ...] = (
     Image(
         "debian", f"fastapi-deploy/debian:{DEBIAN_SUITE}", None, pins=(DEBIAN_SUITE, DEBIAN_MIRROR)
@@ -214,9 +252,18 @@ IMAGES: tuple[Image, ...] = (
     Image("server-trixie", "fastapi-deploy/server:trixie", "debian-trixie", context="server"),
     Image("client", "fastapi-deploy/client:latest", "debian"),
     Image("pebble", "fastapi-deploy/pebble:latest", "debian"),
-    Image("python", "fastapi-deploy/python:3.11-slim", "debian", archive=True),
+    Image("python", PYTHON_TAG, "debian", archive=True),
     proxy_image("caddy", "fastapi-deploy/caddy:2.11", CADDY_WHEEL),
     proxy_image("traefik", "fastapi-deploy/traefik:3.7", TRAEFIK_WHEEL),
+    # A private registry holding the demo app's image (the traefik scenario deploys from it).
+    Image(
+        "registry",
+        "fastapi-deploy/registry:latest",
+        "debian",
+        pins=(demo_app_digest(),),
+        extra_context=demo_app_archives,
+        inputs=("python",),
+    ),
 )
 
 
@@ -226,7 +273,11 @@ def ensure(images: tuple[Image, ...], wanted: set[str]) -> None:
     labels: dict[str, str] = {}
     for image in images:
         parent = by_key[image.parent] if image.parent else None
-        label = inputs_hash(image, labels.get(parent.key) if parent else None)
+        label = inputs_hash(
+            image,
+            labels.get(parent.key) if parent else None,
+            tuple(labels[key] for key in image.inputs),
+        )
         labels[image.key] = label
         if image.key not in wanted:
             continue
@@ -255,6 +306,15 @@ def tag_scenario_servers(wanted: set[str]) -> None:
             run("docker", "tag", by_key[key].tag, f"fastapi-deploy/server:scenario-{scenario}")
 
 
+def export_registry_ca() -> None:
+    """Writes the CA of the registry's HTTPS where the scenario's inventory and tests read it."""
+    result = run(
+        "docker", "run", "--rm", "fastapi-deploy/registry:latest",
+        "cat", "/etc/docker/registry/tls/ca.pem",
+    )  # fmt: skip
+    (CACHE_DIR / "registry-ca.pem").write_text(result.stdout)
+
+
 def export_pebble_https_ca() -> None:
     """Writes the CA behind Pebble's own HTTPS where the sandbox inventory and tests read it."""
     result = run(
@@ -266,11 +326,13 @@ def export_pebble_https_ca() -> None:
 def with_parents(keys: set[str]) -> set[str]:
     by_key = {image.key: image for image in IMAGES}
     closed = set(keys)
-    for key in keys:
-        parent = by_key[key].parent
-        while parent:
-            closed.add(parent)
-            parent = by_key[parent].parent
+    pending = list(keys)
+    while pending:
+        image = by_key[pending.pop()]
+        for needed in (image.parent, *image.inputs):
+            if needed and needed not in closed:
+                closed.add(needed)
+                pending.append(needed)
     return closed
 
 
@@ -287,6 +349,8 @@ def main() -> None:
     tag_scenario_servers(wanted)
     if "pebble" in wanted:
         export_pebble_https_ca()
+    if "registry" in wanted:
+        export_registry_ca()
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import testinfra
+import yaml
 
-from harness.common import CACHE_DIR, LOADGEN, SITE_PLAYBOOK, role_defaults, wait_until
+from harness.common import CACHE_DIR, LOADGEN, REPO_DIR, SITE_PLAYBOOK, role_defaults, wait_until
 from harness.common import run_playbook as run_any_playbook
 
 PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
@@ -77,11 +78,27 @@ ENGINE_INDEPENDENT_MODULES = [
 ]  # fmt: skip
 
 
+# The registry path's tests run only where the server deploys a prebuilt image from the harness's
+# registry (the traefik scenario's host_vars set app_image); the default scenario builds from
+# source, and its registry container serves nobody.
+REGISTRY_MODULES = ["test_registry.py"]
+
+
+def deploys_from_registry(scenario: str) -> bool:
+    host_vars = REPO_DIR / "molecule" / scenario / "host_vars" / f"fd-{scenario}-server"
+    return any(
+        (yaml.safe_load(path.read_text()) or {}).get("app_image")
+        for path in sorted(host_vars.glob("*.yml"))
+    )
+
+
 def runs_here(module: str, scenario: str) -> bool:
     if scenario == "vm":
         return module in VM_MODULES
     if module in VM_ONLY_MODULES:
         return False
+    if module in REGISTRY_MODULES:
+        return deploys_from_registry(scenario)
     return not (scenario == "traefik" and module in ENGINE_INDEPENDENT_MODULES)
 
 

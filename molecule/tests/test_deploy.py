@@ -41,7 +41,8 @@ def deploy(source: Path, release: str, **extra_vars: object) -> tuple[int, str, 
     started = time.monotonic()
     result = run_playbook(
         DEPLOY_PLAYBOOK,
-        {"app_source_dir": str(source), "app_release": release, **extra_vars},
+        # A source build also where the scenario deploys an image (traefik: from a registry).
+        {"app_source_dir": str(source), "app_image": "", "app_release": release, **extra_vars},
     )
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
 
@@ -117,7 +118,8 @@ def test_dry_run_of_a_changed_source_names_the_new_release_and_changes_nothing(
     snapshot = server_snapshot(host)
     result = run_playbook(
         DEPLOY_PLAYBOOK,
-        {"app_source_dir": str(app_version(versions, "dry")), "app_release": "dry"},
+        {"app_source_dir": str(app_version(versions, "dry")), "app_image": "",
+         "app_release": "dry"},
         "--check", "--diff",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -166,6 +166,15 @@ def run(module: AnsibleModule) -> None:
                 elapsed=0.0,
                 msg="check mode: the release container does not exist yet",
             )
+        # A kept release that a real run would start again (a tag moved back to its image, a
+        # source back to its state): a dry run started nothing, so there is nothing to ask.
+        if module.check_mode and not ((info or {}).get("State") or {}).get("Running"):
+            module.exit_json(
+                changed=False,
+                status=status,
+                elapsed=0.0,
+                msg="check mode: the release container is not running; a real run starts it",
+            )
         networks = (info or {}).get("NetworkSettings", {}).get("Networks") or {}
         address = (networks.get(params["network"]) or {}).get("IPAddress", "")
         state = (info or {}).get("State")

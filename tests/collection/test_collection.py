@@ -21,7 +21,8 @@ SHIPPED = [
     "MANIFEST.json", "meta/runtime.yml", "playbooks/site.yml",
     "playbooks/deploy.yml", "playbooks/rollback.yml", "plugins/filter/releases.py",
     "plugins/lookup/app_source_digest.py", "plugins/modules/release_health.py",
-    "plugins/modules/served_certificate.py", "playbooks/logs.yml", "playbooks/run.yml",
+    "plugins/filter/images.py", "plugins/modules/served_certificate.py", "playbooks/logs.yml",
+    "playbooks/run.yml",
     "playbooks/status.yml", "playbooks/maintenance.yml",
     *(f"roles/{role}/meta/argument_specs.yml" for role in ROLES),
 ]  # fmt: skip

@@ -31,6 +31,11 @@ BAD_INPUTS = {
     "proxy address not an address": ({"proxy_network_address": "*"}, "proxy_network_address"),
     "no source": ({"app_source_dir": ""}, "app_source_dir"),
     "source without a Dockerfile": ({"app_source_dir": str(REPO_DIR / "roles")}, "app_source_dir"),
+    "both source and image": ({"app_image": "registry.example.test/demo/app:1.0"}, "app_image"),
+    "image without tag or digest": (
+        {"app_source_dir": "", "app_image": "registry.example.test/demo/app"},
+        "app_image",
+    ),
     "ASGI app not an import path": ({"app_asgi_app": "main.py"}, "app_asgi_app"),
     "root path unlike the proxy's prefix": ({"app_root_path": "/api/v2"}, "app_root_path"),
 }

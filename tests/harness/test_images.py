@@ -25,13 +25,12 @@ def test_second_build_does_nothing_and_says_so() -> None:
 @pytest.mark.parametrize("image", images.IMAGES, ids=lambda image: image.key)
 def test_image_carries_the_hash_of_its_inputs(image: images.Image) -> None:
     by_key = {i.key: i for i in images.IMAGES}
-    chain = [image]
-    while chain[-1].parent:
-        chain.append(by_key[chain[-1].parent])
-    expected = None
-    for link in reversed(chain):
-        expected = images.inputs_hash(link, expected)
-    assert images.current_label(image.tag) == expected
+
+    def expected(link: images.Image) -> str:
+        parent = expected(by_key[link.parent]) if link.parent else None
+        return images.inputs_hash(link, parent, tuple(expected(by_key[k]) for k in link.inputs))
+
+    assert images.current_label(image.tag) == expected(image)
 
 
 def test_changed_build_file_changes_the_hash(

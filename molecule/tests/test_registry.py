@@ -1,0 +1,190 @@
+"""A prebuilt image from a private registry: the release is the image's digest, a moved tag is a
+new release deployed without a failed request, rollback needs no registry, and a refused login,
+a missing tag or an unreachable registry stop the deploy before anything switches.
+
+Only the scenarios whose server deploys from the harness's registry run this module (conftest:
+`deploys_from_registry`). The registry (fd-<scenario>-registry) holds the demo app as
+demo/app:1.0 (the scenario's image) and demo/app:1.1 (the same app with one more label: another
+digest); the tests move a tag of their own, `moving`, with skopeo inside the registry container.
+At the end the scenario's own image is deployed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import testinfra
+from conftest import Response, Site, live_release, load_through_proxy, run_playbook, scenario_name
+
+from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK, docker
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+REPOSITORY = "registry.example.test:5000/demo/app"
+
+
+def registry_exec(*args: str) -> str:
+    return docker("exec", f"fd-{scenario_name()}-registry", *args)
+
+
+def credentials(inventory_vars: dict[str, Any]) -> str:
+    return f"{inventory_vars['app_registry_username']}:{inventory_vars['app_registry_password']}"
+
+
+def digest(inventory_vars: dict[str, Any], tag: str) -> str:
+    """The manifest digest the registry serves for the tag."""
+    return registry_exec(
+        "skopeo", "inspect", "--creds", credentials(inventory_vars), "--format", "{{.Digest}}",
+        f"docker://localhost:5000/demo/app:{tag}",
+    )  # fmt: skip
+
+
+def move_tag(inventory_vars: dict[str, Any], tag: str, to: str) -> None:
+    """Points the tag at the image of another tag, as CI pushing a new build would."""
+    registry_exec(
+        "skopeo", "--insecure-policy", "copy", "--quiet",
+        "--src-creds", credentials(inventory_vars), "--dest-creds", credentials(inventory_vars),
+        f"docker://localhost:5000/demo/app:{to}", f"docker://localhost:5000/demo/app:{tag}",
+    )  # fmt: skip
+
+
+def has_image(host: testinfra.host.Host, reference: str) -> bool:
+    return host.run(f"docker image inspect {reference}").rc == 0
+
+
+def short(image_digest: str) -> str:
+    """The release named after a digest: its first 12 hex digits."""
+    return image_digest.removeprefix("sha256:")[:12]
+
+
+def deploy(**extra_vars: object) -> tuple[int, str]:
+    result = run_playbook(DEPLOY_PLAYBOOK, extra_vars)
+    return result.returncode, result.stdout + result.stderr
+
+
+def containers(host: testinfra.host.Host) -> str:
+    return host.check_output("docker ps -a --format '{{.Names}} {{.State}}' | sort")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scenario_image_at_the_end() -> Iterator[None]:
+    """Ends on the scenario's own image and settings, as the server was before."""
+    yield
+    status, output = deploy()
+    assert status == 0, output[-3000:]
+
+
+def test_release_is_named_by_the_digest_of_the_image_pulled(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], https_get: Callable[..., Response]
+) -> None:
+    pulled = digest(inventory_vars, "1.0")
+    state = live_release(host)
+    assert state["release"] == short(pulled)
+    assert state["image"] == f"{REPOSITORY}@{pulled}"
+    assert https_get("/health").headers["x-app-release"] == short(pulled)
+    # Kept on the server by digest, whatever the registry's tag does later.
+    assert has_image(host, f"fastapi-app:{short(pulled)}")
+
+
+def test_deploying_the_live_image_by_its_digest_changes_nothing(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any]
+) -> None:
+    before = live_release(host)
+    status, output = deploy(app_image=f"{REPOSITORY}@{digest(inventory_vars, '1.0')}")
+    assert status == 0, output[-3000:]
+    assert "changed=0" in output, output[-3000:]
+    assert live_release(host)["live"] == before["live"]
+
+
+def assert_nothing_switched(host: testinfra.host.Host, before: dict[str, Any], seen: str) -> None:
+    assert live_release(host) == before
+    assert containers(host) == seen
+
+
+def test_wrong_registry_password_fails_naming_the_login_and_switches_nothing(
+    host: testinfra.host.Host,
+) -> None:
+    before, seen = live_release(host), containers(host)
+    status, output = deploy(app_image=f"{REPOSITORY}:1.1", app_registry_password="not-the-password")
+    assert status != 0
+    assert "could not log in to the registry registry.example.test:5000 as deploy" in output
+    assert "401" in output or "unauthorized" in output.lower()
+    assert "not-the-password" not in output
+    assert "the live release keeps serving" in output
+    assert_nothing_switched(host, before, seen)
+
+
+def test_missing_tag_fails_naming_the_image_and_switches_nothing(
+    host: testinfra.host.Host,
+) -> None:
+    before, seen = live_release(host), containers(host)
+    status, output = deploy(app_image=f"{REPOSITORY}:no-such-tag")
+    assert status != 0
+    assert f"could not pull {REPOSITORY}:no-such-tag" in output
+    assert "not found" in output or "manifest unknown" in output
+    assert_nothing_switched(host, before, seen)
+
+
+def test_unreachable_registry_fails_naming_it_and_switches_nothing(
+    host: testinfra.host.Host,
+) -> None:
+    before, seen = live_release(host), containers(host)
+    status, output = deploy(app_image="unreachable.example.test:5000/demo/app:1.0")
+    assert status != 0
+    assert "unreachable.example.test:5000" in output
+    assert "no such host" in output
+    assert_nothing_switched(host, before, seen)
+
+
+def test_image_without_the_apps_health_endpoint_fails_the_health_gate_and_switches_nothing(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any]
+) -> None:
+    """Stands for an image of another app: 1.1 pulled fine, but asked for a health path it
+    does not serve, it never answers 200; the new container goes, the live one stays."""
+    before = live_release(host)
+    status, output = deploy(
+        app_image=f"{REPOSITORY}:1.1", app_healthcheck_path="/no-such-health", app_healthy_timeout=8
+    )
+    assert status != 0
+    assert f"release {short(digest(inventory_vars, '1.1'))}" in output
+    assert "did not answer 200 on /no-such-health" in output
+    assert live_release(host) == before
+    assert short(digest(inventory_vars, "1.1")) not in containers(host)
+
+
+def test_moved_tag_is_a_new_release_deployed_without_a_failed_request(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    move_tag(inventory_vars, "moving", "1.1")
+    moved = digest(inventory_vars, "moving")
+    assert moved != digest(inventory_vars, "1.0")
+    with load_through_proxy(site, pebble_root) as load:
+        status, output = deploy(app_image=f"{REPOSITORY}:moving")
+        assert status == 0, output[-3000:]
+    print(f"deploy of a moved tag under load: {load.summary()}")
+    assert load.report["failed"] == 0, load.report.get("failures")
+    assert load.report["last_release"] == short(moved)
+    assert live_release(host)["image"] == f"{REPOSITORY}@{moved}"
+
+
+def test_rollback_returns_to_an_image_whose_tag_moved_on_in_the_registry(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], https_get: Callable[..., Response]
+) -> None:
+    """Live: `moving` at 1.1 (the test before). The tag moves back to 1.0's image and is
+    deployed; a rollback then returns to the 1.1 image that no tag of the deploys names any
+    more, from the server's own copy: the registry is not asked."""
+    earlier = live_release(host)
+    move_tag(inventory_vars, "moving", "1.0")
+    status, output = deploy(app_image=f"{REPOSITORY}:moving")
+    assert status == 0, output[-3000:]
+    assert live_release(host)["release"] == short(digest(inventory_vars, "1.0"))
+    assert has_image(host, f"fastapi-app:{earlier['release']}")
+    # An app_image the server cannot reach: a rollback never asks the registry.
+    result = run_playbook(ROLLBACK_PLAYBOOK, {"app_image": "unreachable.example.test:5000/x:1"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    state = live_release(host)
+    assert state["live"] == earlier["live"]
+    assert state["image"].endswith(f"@{digest(inventory_vars, '1.1')}")
+    assert https_get("/health").headers["x-app-release"] == earlier["release"]
