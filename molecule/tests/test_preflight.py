@@ -35,6 +35,12 @@ def domain_pointing_elsewhere(host: testinfra.host.Host) -> Iterator[str]:
     )
 
 
+def said(result: CompletedProcess[str]) -> str:
+    """What the run printed: a failed task goes to stderr where Ansible is so configured
+    (Molecule's display_failed_stderr)."""
+    return result.stdout + result.stderr
+
+
 def proxy_configuration(host: testinfra.host.Host) -> str:
     return host.check_output(f"find {PROXY_CONFIG_DIR} -type f -exec sha256sum {{}} + | sort")
 
@@ -58,15 +64,13 @@ def test_domain_pointing_elsewhere_stops_the_run(
 ) -> None:
     result, _, _ = run_with_bad_domains
     assert result.returncode != 0
-    assert (
-        f"{ELSEWHERE_DOMAIN} resolves to {ELSEWHERE_ADDRESS}, not to this server" in result.stdout
-    )
+    assert f"{ELSEWHERE_DOMAIN} resolves to {ELSEWHERE_ADDRESS}, not to this server" in said(result)
 
 
 def test_domain_without_dns_is_named(
     run_with_bad_domains: tuple[CompletedProcess[str], str, str],
 ) -> None:
-    assert f"{UNRESOLVED_DOMAIN} does not resolve" in run_with_bad_domains[0].stdout
+    assert f"{UNRESOLVED_DOMAIN} does not resolve" in said(run_with_bad_domains[0])
 
 
 def test_nothing_changes_when_the_preflight_fails(
