@@ -123,6 +123,11 @@ def inventory_vars() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def proxy_engine(inventory_vars: dict[str, Any]) -> str:
+    return str(inventory_vars.get("proxy_engine", "caddy"))
+
+
+@pytest.fixture(scope="session")
 def client() -> testinfra.host.Host:
     return testinfra.get_host(f"docker://fd-{scenario_name()}-client")
 
