@@ -267,6 +267,65 @@ def deploy_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def pulled_text(sample: Json) -> str:
+    pulled = sample.get("pulled") or {}
+    return f"{megabytes(pulled.get('bytes', 0))} in {pulled.get('blobs', 0)} blobs"
+
+
+def registry_rows(data: Json | None, built: Json | None) -> list[Row]:
+    """The code-only deploy from a registry image, beside the same change built on the server
+    (the deploy section) in the same run."""
+    section = "registry deploy"
+    if not data or not data.get("samples"):
+        return [not_measured(section, "code-only deploy from a registry image", data)]
+    first, idle, samples = data["first"], data["idle"], data["samples"]
+    on_server = ""
+    if built and built.get("samples"):
+        walls = ", ".join(f"{sample['wall_s']:.1f}" for sample in built["samples"])
+        on_server = f"; built on the server: idle {built['idle']['wall_s']:.1f} s, loaded {walls} s"
+    failed = sum(sample["failed"] for sample in samples)
+    total = sum(sample["total"] for sample in samples)
+    pushes = data.get("pushes") or []
+    push_text = ", ".join(f"{push['build_s']:.0f}+{push['push_s']:.0f}" for push in pushes)
+    return [
+        Row(
+            section,
+            "first deploy from the registry (whole image)",
+            f"{seconds(first['wall_s'])} (pull {first.get('pull_s') or 0:.1f} s, pulled "
+            f"{pulled_text(first)})",
+        ),
+        Row(
+            section,
+            "code-only deploy from the registry, idle",
+            f"{seconds(idle['wall_s'])} (pull {idle.get('pull_s') or 0:.1f} s, pulled "
+            f"{pulled_text(idle)}){on_server}",
+            f"<= {REDEPLOY_S:.0f} s",
+            idle["wall_s"] <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "code-only deploy from the registry under load",
+            ", ".join(
+                f"{sample['wall_s']:.1f} s (pulled {pulled_text(sample)})" for sample in samples
+            ),
+            f"<= {REDEPLOY_S:.0f} s",
+            max(sample["wall_s"] for sample in samples) <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "failed requests under load during it",
+            f"{failed} of {total} (p99 {max(sample['p99_ms'] for sample in samples):.0f} ms)",
+            "0",
+            failed == 0,
+        ),
+        Row(section, "CI side: build + push on the host, each", f"{push_text} s"),
+    ]
+
+
 def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     section = f"renewal ({engine})"
     if not data or "renewal" not in data:
@@ -353,6 +412,7 @@ def rows(results: Json) -> list[Row]:
     for engine in engines:
         table += crash_rows(engine, sections.get(f"crash.{engine}"))
     table += deploy_rows(sections.get("deploy"))
+    table += registry_rows(sections.get("registry"), sections.get("deploy"))
     for engine in engines:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
     table += image_rows(sections.get("image"), sections.get("deploy"))

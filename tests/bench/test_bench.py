@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, crash, deploy, load, report, stats
+from bench import common, crash, deploy, load, registry, report, stats
 from harness.common import APP_DIR, app_version
 
 RECAP = """
@@ -205,3 +205,46 @@ def test_table_compares_the_engines_cpu_per_request() -> None:
     assert ratio.value.startswith("0.60 (0.60-0.60, n=3)")
     rate = rows[("throughput (traefik)", "through the proxy, HTTPS (same client)")]
     assert rate.value.startswith("500 req/s (500-500, n=3)")
+
+
+REGISTRY_LOG = """\
+time="2026-11-30T10:51:46.52Z" level=info msg="response completed" http.request.method=GET \
+http.request.uri="/v2/demo/app/manifests/idle" http.response.status=200 http.response.written=1000
+time="2026-11-30T10:51:46.53Z" level=info msg="response completed" http.request.method=HEAD \
+http.request.uri="/v2/demo/app/manifests/idle" http.response.status=200 http.response.written=0
+time="2026-11-30T10:51:46.54Z" level=info msg="authorized request" http.request.method=GET \
+http.request.uri="/v2/demo/app/blobs/sha256:36d2"
+time="2026-11-30T10:51:46.55Z" level=info msg="response completed" http.request.method=GET \
+http.request.uri="/v2/demo/app/blobs/sha256:36d2" http.response.status=200 \
+http.response.written=4056
+127.0.0.1 - - [30/Nov/2026:10:51:46 +0000] "GET /v2/demo/app/blobs/sha256:36d2 HTTP/1.1" 200 4056
+"""
+
+
+def test_bytes_pulled_are_what_the_registry_wrote_to_gets() -> None:
+    assert registry.pulled(REGISTRY_LOG) == {"bytes": 5056, "blobs": 1, "manifests": 1}
+
+
+def test_registry_rows_sit_beside_the_build_on_the_server() -> None:
+    sample = {
+        "wall_s": 14.0,
+        "failed": 0,
+        "total": 900,
+        "p99_ms": 80.0,
+        "pulled": {"bytes": 5056, "blobs": 1},
+    }
+    data = {
+        "first": {"wall_s": 30.0, "pull_s": 9.0, "pulled": {"bytes": 60_000_000, "blobs": 4}},
+        "idle": {"wall_s": 12.0, "pull_s": 1.0, "pulled": {"bytes": 5056, "blobs": 1}},
+        "samples": [sample], "pushes": [{"build_s": 3.0, "push_s": 2.0}],
+    }  # fmt: skip
+    built = {"idle": {"wall_s": 20.0}, "samples": [{"wall_s": 30.0}]}
+    rows = {row.figure: row for row in report.registry_rows(data, built)}
+    idle = rows["code-only deploy from the registry, idle"]
+    assert idle.value == (
+        "12.0 s (pull 1.0 s, pulled 0.0 MB in 1 blobs); built on the server: idle 20.0 s, "
+        "loaded 30.0 s"
+    )
+    assert idle.met is True
+    assert rows["failed requests under load during it"].met is True
+    assert "60.0 MB in 4 blobs" in rows["first deploy from the registry (whole image)"].value
