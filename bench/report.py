@@ -267,13 +267,14 @@ def deploy_rows(data: Json | None) -> list[Row]:
     ]
 
 
-def megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB"
+def data_size(count: int) -> str:
+    """Bytes in kB below a megabyte (a code-only layer is a few kB), MB above."""
+    return f"{count / 1e3:.1f} kB" if count < 1e6 else f"{count / 1e6:.1f} MB"
 
 
 def pulled_text(sample: Json) -> str:
     pulled = sample.get("pulled") or {}
-    return f"{megabytes(pulled.get('bytes', 0))} in {pulled.get('blobs', 0)} blobs"
+    return f"{data_size(pulled.get('bytes', 0))} in {pulled.get('blobs', 0)} blobs"
 
 
 def registry_rows(data: Json | None, built: Json | None) -> list[Row]:

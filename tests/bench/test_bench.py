@@ -242,7 +242,7 @@ def test_registry_rows_sit_beside_the_build_on_the_server() -> None:
     rows = {row.figure: row for row in report.registry_rows(data, built)}
     idle = rows["code-only deploy from the registry, idle"]
     assert idle.value == (
-        "12.0 s (pull 1.0 s, pulled 0.0 MB in 1 blobs); built on the server: idle 20.0 s, "
+        "12.0 s (pull 1.0 s, pulled 5.1 kB in 1 blobs); built on the server: idle 20.0 s, "
         "loaded 30.0 s"
     )
     assert idle.met is True
