@@ -249,9 +249,13 @@ def answers_locally(host: testinfra.host.Host, port: int) -> bool:
 
 
 @contextmanager
-def host_listener(host: testinfra.host.Host, port: int, unit: str) -> Iterator[int]:
-    """A service of the server itself on a port nobody opened (a transient systemd unit)."""
-    host.check_output(f"systemd-run --unit {unit} python3 -m http.server {port}")
+def host_listener(
+    host: testinfra.host.Host, port: int, unit: str, program: str | None = None
+) -> Iterator[int]:
+    """A service of the server itself on a port nobody opened (a transient systemd unit): an
+    HTTP server, or the Python `program` given."""
+    command = f'python3 -c "{program}"' if program else f"python3 -m http.server {port}"
+    host.check_output(f"systemd-run --unit {unit} {command}")
     try:
         wait_until(lambda: answers_locally(host, port), 30)
         yield port

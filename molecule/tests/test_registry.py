@@ -21,14 +21,14 @@ import testinfra
 from conftest import (
     Response,
     Site,
-    answers_locally,
+    host_listener,
     live_release,
     load_through_proxy,
     run_playbook,
     scenario_name,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK, docker, wait_until
+from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK, docker
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -160,12 +160,8 @@ HOLD_CONNECTIONS = (
 @contextmanager
 def stalled_registry(host: testinfra.host.Host) -> Iterator[str]:
     """A registry address on the server that accepts connections and never answers."""
-    host.check_output(f'systemd-run --unit fd-stalled-registry python3 -c "{HOLD_CONNECTIONS}"')
-    try:
-        wait_until(lambda: answers_locally(host, STALLED_PORT), 30)
-        yield f"127.0.0.1:{STALLED_PORT}"
-    finally:
-        host.run("systemctl stop fd-stalled-registry")
+    with host_listener(host, STALLED_PORT, "fd-stalled-registry", HOLD_CONNECTIONS) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def test_registry_that_stops_answering_fails_in_time_naming_it_and_switches_nothing(

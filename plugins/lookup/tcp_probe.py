@@ -8,7 +8,6 @@ means visitors, and the CA's validation servers, cannot reach the site.
 
 from __future__ import annotations
 
-import errno
 import socket
 from typing import TypedDict
 
@@ -59,11 +58,10 @@ def knock(address: str, port: int, timeout: float) -> Knock:
             outcome = "open"
     except ConnectionRefusedError:
         outcome = "refused"
-    except TimeoutError:
+    except TimeoutError:  # the socket's own timeout and the kernel's ETIMEDOUT alike
         outcome = "timeout"
-    except OSError as error:
-        # A host that is down answers nothing or its router says so (EHOSTUNREACH).
-        outcome = "timeout" if error.errno == errno.ETIMEDOUT else "unreachable"
+    except OSError:
+        outcome = "unreachable"
     return {"address": address, "port": port, "outcome": outcome}
 
 
