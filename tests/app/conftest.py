@@ -66,9 +66,8 @@ def run(argv: list[str]) -> None:
 
 
 @pytest.fixture
-def database_url(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A new empty database per test, migrated to head by Alembic as the deploy's pre-start
-    command does, and the app pointed at it (DATABASE_URL)."""
+def empty_database_url(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new empty database per test, and the app pointed at it (DATABASE_URL)."""
     import psycopg
 
     from app import db
@@ -80,9 +79,15 @@ def database_url(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Itera
     url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
     monkeypatch.setenv(db.DATABASE_URL_VARIABLE, url)
     db.engine.cache_clear()
-    command.upgrade(Config(str(APP_DIR / "alembic.ini")), "head")
     yield url
     db.engine().dispose()
     db.engine.cache_clear()
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """The same, migrated to head by Alembic as the deploy's pre-start command does."""
+    command.upgrade(Config(str(APP_DIR / "alembic.ini")), "head")
+    return empty_database_url

@@ -3,6 +3,11 @@ app's Alembic migrations."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -56,4 +61,16 @@ def test_migrations_downgrade_to_nothing_and_upgrade_again(database_url: str) ->
     command.downgrade(config, "base")
     assert "notes" not in inspect(db.engine()).get_table_names()
     command.upgrade(config, "head")
+    assert "notes" in inspect(db.engine()).get_table_names()
+
+
+def test_alembic_command_migrates_from_the_app_directory(empty_database_url: str) -> None:
+    """As the pre-start command runs it in the image: the `alembic` script, in the directory
+    that holds alembic.ini and the app package (not on sys.path otherwise)."""
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "upgrade", "head"], cwd=APP_DIR, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": ""}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
     assert "notes" in inspect(db.engine()).get_table_names()
