@@ -28,7 +28,7 @@ from conftest import (
     run_playbook,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, RUN_PLAYBOOK, app_version, wait_until
+from harness.common import DEPLOY_PLAYBOOK, RUN_PLAYBOOK, SITE_PLAYBOOK, app_version, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -275,6 +275,34 @@ def test_database_network_is_internal_and_not_the_proxy_network(
 def test_port_5432_is_closed_from_outside(client: testinfra.host.Host, site: Site) -> None:
     probe = f"import socket; socket.create_connection(('{site.server_address}', 5432), timeout=5)"
     assert client.run(f'python3 -c "{probe}"').rc != 0
+
+
+def test_major_version_change_is_refused_and_leaves_the_database_running(
+    host: testinfra.host.Host,
+    database: dict[str, str],
+    inventory_vars: dict[str, Any],
+    written_rows: list[dict[str, Any]],
+) -> None:
+    """An image of another major version (the same server, saying PG_MAJOR=99) on the existing
+    data: refused before the container is touched, with the way to upgrade."""
+    image = "fastapi-deploy/postgres:major-change-test"
+    current = inventory_vars["postgres_image"]
+    host.check_output(
+        f"printf 'FROM {current}\\nENV PG_MAJOR=99\\n' | docker build -q -t {image} -"
+    )
+    container_before = host.docker(database["container"]).inspect()["Id"]
+    try:
+        result = run_playbook(
+            SITE_PLAYBOOK, {"postgres_version": "99", "postgres_image": image}, "--tags", "database"
+        )
+    finally:
+        host.run(f"docker rmi {image}")
+    output = playbook_output(result)
+    assert result.returncode != 0
+    assert f"holds PostgreSQL {inventory_vars['postgres_version']} data" in output
+    assert "db_backup" in output and "db_restore" in output  # the way to upgrade
+    assert host.docker(database["container"]).inspect()["Id"] == container_before
+    assert host.docker(database["container"]).is_running
 
 
 # The migration tests: a deliberately broken migration, then a good one; the schema and the
