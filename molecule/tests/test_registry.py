@@ -2,11 +2,11 @@
 new release deployed without a failed request, rollback needs no registry, and a refused login,
 a missing tag or an unreachable registry stop the deploy before anything switches.
 
-Only the scenarios whose server deploys from the harness's registry run this module (conftest:
-`deploys_from_registry`). The registry (fd-<scenario>-registry) holds the demo app as
-demo/app:1.0 (the scenario's image) and demo/app:1.1 (the same app with one more label: another
-digest); the tests move a tag of their own, `moving`, with skopeo inside the registry container.
-At the end the scenario's own image is deployed again.
+Only the scenarios whose server deploys from the harness's registry (`app_image` in its
+host_vars) run this module (conftest: `runs_here`). The registry (fd-<scenario>-registry) holds
+the demo app as demo/app:1.0 (the scenario's image) and demo/app:1.1 (the same app with one more
+label: another digest); the tests move a tag of their own, `moving`, with skopeo inside the
+registry container. At the end the scenario's own image is deployed again.
 """
 
 from __future__ import annotations
