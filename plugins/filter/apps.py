@@ -26,6 +26,8 @@ NAME_MAX = 32
 # The proxy's rule for a path prefix (roles/proxy/tasks/validate.yml).
 PREFIX_PATTERN = re.compile(r"^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$")
 STATES = ("present", "absent")
+# The label of every container of an app (release, pre-start and one-off run).
+APP_LABEL = "fastapi-deploy.app"
 
 # The app role's variables (without `app_`) an entry may set for its app alone.
 SETTINGS = (
@@ -216,6 +218,21 @@ def removals(
     ]
 
 
+def found_on_server(
+    containers: list[dict[str, Any]], histories: list[str], state_dir: str
+) -> list[str]:
+    """The apps a server holds: the names its containers are labelled with (the app role's
+    `fastapi-deploy.app`), and those of the release histories below the state directory
+    (<state_dir>/<name>/releases.json; the legacy app's is the state directory's own)."""
+    labelled = {(c.get("Labels") or {}).get(APP_LABEL, "") for c in containers}
+    with_history = {
+        posixpath.basename(posixpath.dirname(path))
+        for path in histories
+        if posixpath.dirname(posixpath.dirname(path)) == state_dir.rstrip("/")
+    }
+    return sorted((labelled | with_history) - {""})
+
+
 def proxy_apps(apps: list[dict[str, Any]], check_path: str = "") -> list[dict[str, Any]]:
     """What the proxy role needs of each app (proxy_apps): its route and the path the route
     check and maintenance use."""
@@ -240,5 +257,6 @@ class FilterModule:
             "fastapi_app_pick": pick,
             "fastapi_app_settings": app_settings,
             "fastapi_app_removals": removals,
+            "fastapi_apps_found": found_on_server,
             "fastapi_proxy_apps": proxy_apps,
         }

@@ -220,3 +220,18 @@ def test_the_proxy_gets_each_apps_route_and_check_path() -> None:
         {"name": "two", "state": "present", "legacy": False, "domains": ["b.example.com"],
          "path_prefix": "/v2", "check_path": "/health"},
     ]  # fmt: skip
+
+
+def test_the_apps_found_on_a_server_are_its_labelled_containers_and_release_histories() -> None:
+    containers = [
+        {"Names": ["/app-1-a"], "Labels": {"fastapi-deploy.app": "app"}},
+        {"Names": ["/staging-1-b-prestart"], "Labels": {"fastapi-deploy.app": "staging"}},
+        {"Names": ["/postgres"], "Labels": None},
+    ]
+    histories = [
+        "/var/lib/fastapi-app/releases.json",  # the legacy app's: named by its containers
+        "/var/lib/fastapi-app/demo/releases.json",
+        "/var/lib/fastapi-app/demo/nested/releases.json",
+    ]
+    found = filters.found_on_server(containers, histories, "/var/lib/fastapi-app")
+    assert found == ["app", "demo", "staging"]
