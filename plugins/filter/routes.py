@@ -65,9 +65,7 @@ def sites(all_routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     site, as before several apps existed."""
     grouped: dict[tuple[str, ...], list[str]] = {}
     for domain in all_domains(all_routes):
-        serving = sorted(
-            (r for r in present(all_routes) if domain in r["domains"]), key=_by_prefix
-        )
+        serving = sorted((r for r in present(all_routes) if domain in r["domains"]), key=_by_prefix)
         grouped.setdefault(tuple(r["name"] for r in serving), []).append(domain)
     by_name = {route["name"]: route for route in present(all_routes)}
     return [

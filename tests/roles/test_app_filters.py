@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import apps as filters
 
 INHERITED = {
@@ -49,7 +48,10 @@ def test_two_environments_of_one_service_are_fine() -> None:
 
 
 def test_two_apps_with_the_same_name_are_refused_naming_it() -> None:
-    apps = [{"name": "api", "domains": ["a.example.com"]}, {"name": "api", "domains": ["b.example.com"]}]
+    apps = [
+        {"name": "api", "domains": ["a.example.com"]},
+        {"name": "api", "domains": ["b.example.com"]},
+    ]
     assert problems_of(apps) == ["fastapi_apps: two apps are named 'api'"]
 
 
@@ -117,9 +119,7 @@ def test_fastapi_apps_must_be_a_non_empty_list() -> None:
         "fastapi_apps: must be a non-empty list of apps (or not set, for one app)"
     ]
     assert problems_of({"name": "api"})[0].startswith("fastapi_apps: must be")
-    assert problems_of(["api"]) == [
-        "fastapi_apps: entry #1 must be a mapping with at least a name"
-    ]
+    assert problems_of(["api"]) == ["fastapi_apps: entry #1 must be a mapping with at least a name"]
 
 
 def test_an_app_without_domains_anywhere_is_refused() -> None:
