@@ -3,9 +3,11 @@ normalised, mapped onto each app's variables and paths, and the apps that go."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import apps as filters
 
 INHERITED = {
@@ -235,3 +237,20 @@ def test_the_apps_found_on_a_server_are_its_labelled_containers_and_release_hist
     ]
     found = filters.found_on_server(containers, histories, "/var/lib/fastapi-app")
     assert found == ["app", "demo", "staging"]
+
+
+def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run() -> None:
+    """plugins/filter/apps.py's SETTINGS, the app role's options, the variables each app
+    inherits (vars/main.yml) and those passed to its run (tasks/app-one.yml) agree."""
+    role = Path(__file__).resolve().parents[2] / "roles" / "app"
+    options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    options = options["argument_specs"]["main"]["options"]
+    inherited = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_inherited_settings"]
+    (_, run) = yaml.safe_load((role / "tasks" / "app-one.yml").read_text())
+    passed = set(run["vars"]) - {"app_this", "proxy_path_prefix"}
+    expected = (
+        {f"app_{key}" for key in filters.SETTINGS} | set(filters.PER_APP_PATHS) | {"app_name"}
+    )
+    assert set(inherited) == expected
+    assert passed == expected
+    assert expected <= set(options)
