@@ -247,7 +247,7 @@ def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run
     options = options["argument_specs"]["main"]["options"]
     inherited = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_inherited_settings"]
     (_, run) = yaml.safe_load((role / "tasks" / "app-one.yml").read_text())
-    passed = set(run["vars"]) - {"app_this", "proxy_path_prefix"}
+    passed = set(run["vars"]) - {"app_this", "app_apps_path_prefix"}
     expected = (
         {f"app_{key}" for key in filters.SETTINGS} | set(filters.PER_APP_PATHS) | {"app_name"}
     )
