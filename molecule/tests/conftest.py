@@ -275,7 +275,9 @@ def run_playbook(
     playbook: str, extra_vars: dict[str, object], *options: str
 ) -> subprocess.CompletedProcess[str]:
     """ansible-playbook against this scenario's server, as an operator would run it. Where the
-    server has several apps, the demo app unless extra_vars names another (-e app=<name>)."""
+    server has several apps, the demo app unless extra_vars names another (-e app=<name>; an
+    empty name for every app): the day-2 playbooks need the name, and site.yml then deploys the
+    demo app alone, leaving the second app as the scenario converged it."""
     named = {"app": DEMO_APP} if scenario_apps() else {}
     return run_any_playbook(
         playbook, "--limit", "fastapi_servers", *options,
