@@ -127,7 +127,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     scenario = scenario_name()
 
     def here(item: pytest.Item) -> bool:
-        return runs_here(f"{item.path.name}::{item.name}", scenario)
+        # originalname: the test's name without its parameters (the host testinfra adds).
+        name = getattr(item, "originalname", item.name)
+        return runs_here(f"{item.path.name}::{name}", scenario)
 
     deselected = [item for item in items if not here(item)]
     if deselected:
