@@ -1,4 +1,4 @@
-"""A cloud-like Debian 12 VM as the "fresh server", built from packages and booted under QEMU.
+"""A cloud-like Debian 13 VM as the "fresh server", built from packages and booted under QEMU.
 
 No cloud image can be downloaded here, so `image` builds one the way a cloud provider's looks:
 debootstrap, the Debian cloud kernel, systemd, openssh-server, python3, cloud-init (NoCloud
@@ -37,12 +37,14 @@ from harness.common import CACHE_DIR, logger
 
 VM_DIR = CACHE_DIR / "vm"
 HOST_PACKAGES = ("qemu-system-x86", "qemu-utils", "genisoimage", "debootstrap", "e2fsprogs")
-SUITE = "bookworm"
+SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("systemd-sysv", "udev", "dbus", "iproute2", "netbase", "ca-certificates")
+# e2fsprogs: Debian 13's minbase no longer has it (no longer "required"), and cloud-init's
+# resizefs, like the boot's fsck of the ext4 root, needs it.
 CLOUD_PACKAGES = (
     "linux-image-cloud-amd64", "openssh-server", "python3", "sudo", "cloud-init",
-    "systemd-resolved", "locales", "apparmor",
+    "systemd-resolved", "locales", "apparmor", "e2fsprogs",
 )  # fmt: skip
 DISK_SIZE = "10G"
 MEMORY_MB = 3072
@@ -64,8 +66,12 @@ Name=en* eth*
 [Network]
 DHCP=yes
 """
+# manage_etc_hosts: localhost: cloud-init puts the seeded hostname in /etc/hosts (127.0.1.1) and
+# leaves the other lines alone; without it nothing resolves the hostname (no libnss-myhostname in
+# the image) and every sudo warns "unable to resolve host".
 CLOUD_CFG = """datasource_list: [NoCloud, None]
 network: {config: disabled}
+manage_etc_hosts: localhost
 """
 
 
