@@ -12,6 +12,7 @@ from bench.load import load
 from harness.common import DEPLOY_PLAYBOOK, app_version
 
 BUILD_TASK = "fastapi_deploy.toolkit.app : Build the app image"
+PULL_TASK = "fastapi_deploy.toolkit.app : Pull the image"
 
 
 def image_layers(container: str) -> tuple[str, list[str]]:
@@ -20,11 +21,16 @@ def image_layers(container: str) -> tuple[str, list[str]]:
     return image, json.loads(layers)
 
 
-def deploy_version(name: str, source: Path) -> Json:
-    """deploy.yml with a code-only change; what it took, and how much of the image it rebuilt."""
+def source_vars(source: Path) -> Json:
+    return {"app_source_dir": str(source)}
+
+
+def deploy_version(name: str, extra_vars: Json) -> Json:
+    """deploy.yml with a code-only change (a source directory to build on the server, or an
+    image to pull: extra_vars); what it took, and how much of the image is new."""
     _, layers_before = image_layers(live_container())
     started = time.time()
-    deployed = playbook(DEPLOY_PLAYBOOK, name, {"app_source_dir": str(source)})
+    deployed = playbook(DEPLOY_PLAYBOOK, name, extra_vars)
     finished = time.time()
     state = releases()
     image, layers_after = image_layers(str(state["live"]))
@@ -35,20 +41,23 @@ def deploy_version(name: str, source: Path) -> Json:
         "started_at": started,
         "finished_at": finished,
         "build_s": deployed.tasks.get(BUILD_TASK),
+        "pull_s": deployed.tasks.get(PULL_TASK),
         "layers_reused": sum(1 for layer in layers_after if layer in layers_before),
         "layers_new": sum(1 for layer in layers_after if layer not in layers_before),
         **deployed.summary(),
     }
 
 
-def deploy_under_load(index: int, source: Path, settings: Settings) -> Json:
-    with load(f"deploy-{index}", settings, limit=600, timeline=True) as result:
+def deploy_under_load(
+    index: int, extra_vars: Json, settings: Settings, name: str = "deploy"
+) -> Json:
+    with load(f"{name}-{index}", settings, limit=600, timeline=True) as result:
         time.sleep(settings.settle_s)
-        deployed = deploy_version(f"deploy-{index + 1}", source)
+        deployed = deploy_version(f"{name}-{index + 1}", extra_vars)
         time.sleep(settings.settle_s)
     origin = result["started_at"]
     first_seen = result["releases"].get(deployed["release"], {}).get("first")
-    timeline_file = OUT_DIR / f"deploy-{index + 1}-timeline.json"
+    timeline_file = OUT_DIR / f"{name}-{index + 1}-timeline.json"
     timeline_file.write_text(json.dumps(result.pop("timeline", [])))
     return {
         **deployed,
@@ -76,9 +85,12 @@ def measure_deploy(settings: Settings) -> Json:
     """One code-only deploy on an idle sandbox, then settings.deploys under load."""
     with tempfile.TemporaryDirectory(prefix="bench-app-") as directory:
         stamp = time.strftime("%Y%m%d%H%M%S")
-        idle = deploy_version("deploy-idle", app_version(Path(directory), f"v{stamp}-idle"))
+        idle_source = app_version(Path(directory), f"v{stamp}-idle")
+        idle = deploy_version("deploy-idle", source_vars(idle_source))
         samples = [
-            deploy_under_load(index, app_version(Path(directory), f"v{stamp}-{index}"), settings)
+            deploy_under_load(
+                index, source_vars(app_version(Path(directory), f"v{stamp}-{index}")), settings
+            )
             for index in range(settings.deploys)
         ]
     return {"idle": idle, "samples": samples}

@@ -23,6 +23,7 @@ from bench.common import (
     server_docker,
     site_url,
 )
+from bench.stats import Spread
 from harness import sandbox
 from harness.common import LOADGEN, Json, docker, role_defaults, run, wait_until
 
@@ -148,6 +149,8 @@ def direct_url(container: str) -> str:
 
 
 def median_run(runs: list[Json]) -> Json:
+    """The median of each figure over the runs, with the spread (min, max, n) of the ones the
+    table shows: requests per second and each container's CPU time per request."""
     keys = ("requests_per_second", "p50_ms", "p99_ms", "max_ms")
     summary = {key: round(statistics.median(run[key] for run in runs), 2) for key in keys}
     summary["errors"] = sum(run["errors"] for run in runs)
@@ -158,6 +161,13 @@ def median_run(runs: list[Json]) -> Json:
             name: round(statistics.median(run[key].get(name, 0.0) for run in runs), 3)
             for name in names
         }
+    summary["spread"] = {
+        "requests_per_second": Spread.of([run["requests_per_second"] for run in runs], 1).as_json(),
+        "cpu_ms_per_request": {
+            name: Spread.of([run["cpu_ms_per_request"].get(name, 0.0) for run in runs]).as_json()
+            for name in summary["cpu_ms_per_request"]
+        },
+    }
     return summary
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.stats import Spread
 from harness.common import CACHE_DIR, Json
 
 OUT_DIR = CACHE_DIR / "bench"
@@ -24,6 +25,8 @@ CRASH_TO_200_S = 2.0
 REDEPLOY_S = 15.0
 IMAGE_ADDED_MB = 60.0
 DEFAULT_ENGINE = "caddy"
+# Issue 22: Traefik's proxy CPU time per request at most this multiple of Caddy's.
+TRAEFIK_CADDY_CPU = 1.2
 # The default worker count is right when it is within this share of the best one measured
 # (closer than that is noise on a shared machine).
 WORKERS_WITHIN = 0.95
@@ -60,10 +63,14 @@ def seconds(value: float) -> str:
 
 
 def load_figures(run: Json) -> str:
-    return (
-        f"{run['requests_per_second']:.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
-        f"p99 {run['p99_ms']:.1f} ms"
+    """Median requests per second (with min-max and n when the run has them) and latencies."""
+    spread = run.get("spread", {}).get("requests_per_second")
+    rate = (
+        Spread.from_json(spread).text(unit=" req/s")
+        if spread
+        else f"{run['requests_per_second']:.0f} req/s"
     )
+    return f"{rate}, p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms"
 
 
 def provisioning_rows(data: Json | None) -> list[Row]:
@@ -112,10 +119,42 @@ def throughput_rows(engine: str, data: Json | None) -> list[Row]:
         Row(
             section,
             "proxy/direct ratio (same client)",
-            f"{ratio:.2f} (sandbox network: {data['ratio_sandbox_network_direct']:.2f})",
+            f"{ratio_text(data, 'ratio_proxy_direct')} (sandbox network: "
+            f"{ratio_text(data, 'ratio_sandbox_network_direct')})",
             ratio_target,
             ratio >= PROXY_DIRECT_RATIO if engine == DEFAULT_ENGINE else None,
         ),
+    ]
+
+
+def ratio_text(data: Json, key: str) -> str:
+    spread = data.get(f"{key}_spread")
+    return Spread.from_json(spread).text(".2f") if spread else f"{data[key]:.2f}"
+
+
+def engine_rows(sections: Json) -> list[Row]:
+    """Traefik's proxy CPU time per request against Caddy's, both measured in this run: the
+    comparison that the machine's other load moves least."""
+    section = "engines"
+    figure = "proxy CPU per request, Traefik / Caddy"
+    target = f"<= {TRAEFIK_CADDY_CPU:.1f}"
+    cpu = {}
+    for engine in ("caddy", "traefik"):
+        run = (sections.get(f"throughput.{engine}") or {}).get("median", {}).get("proxy", {})
+        spread = run.get("spread", {}).get("cpu_ms_per_request", {}).get("proxy")
+        if not spread:
+            return [not_measured(section, figure, {"not_measured": "needs both engines"}, target)]
+        cpu[engine] = Spread.from_json(spread)
+    ratio = cpu["traefik"].median / cpu["caddy"].median if cpu["caddy"].median else 0.0
+    return [
+        Row(
+            section,
+            figure,
+            f"{ratio:.2f} (Traefik {cpu['traefik'].text('.3f', ' ms')}, Caddy "
+            f"{cpu['caddy'].text('.3f', ' ms')})",
+            target,
+            ratio <= TRAEFIK_CADDY_CPU,
+        )
     ]
 
 
@@ -126,10 +165,12 @@ def cpu_row(section: str, run: Json) -> Row:
     app, proxy = cpu.get("app", 0.0), cpu.get("proxy", 0.0)
     if not app:
         return Row(section, "CPU per request (proxy run)", "not measured")
+    spread = run.get("spread", {}).get("cpu_ms_per_request", {}).get("proxy")
+    proxy_text = Spread.from_json(spread).text(".3f", " ms") if spread else f"{proxy:.2f} ms"
     return Row(
         section,
         "CPU per request (proxy run)",
-        f"app {app:.2f} ms, proxy {proxy:.2f} ms, client {cpu.get('client_in_server', 0):.2f} "
+        f"app {app:.2f} ms, proxy {proxy_text}, client {cpu.get('client_in_server', 0):.2f} "
         f"ms: CPU-bound ratio app/(app+proxy) = {app / (app + proxy):.2f}",
     )
 
@@ -226,6 +267,66 @@ def deploy_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def data_size(count: int) -> str:
+    """Bytes in kB below a megabyte (a code-only layer is a few kB), MB above."""
+    return f"{count / 1e3:.1f} kB" if count < 1e6 else f"{count / 1e6:.1f} MB"
+
+
+def pulled_text(sample: Json) -> str:
+    pulled = sample.get("pulled") or {}
+    return f"{data_size(pulled.get('bytes', 0))} in {pulled.get('blobs', 0)} blobs"
+
+
+def registry_rows(data: Json | None, built: Json | None) -> list[Row]:
+    """The code-only deploy from a registry image, beside the same change built on the server
+    (the deploy section) in the same run."""
+    section = "registry deploy"
+    if not data or not data.get("samples"):
+        return [not_measured(section, "code-only deploy from a registry image", data)]
+    first, idle, samples = data["first"], data["idle"], data["samples"]
+    on_server = ""
+    if built and built.get("samples"):
+        walls = ", ".join(f"{sample['wall_s']:.1f}" for sample in built["samples"])
+        on_server = f"; built on the server: idle {built['idle']['wall_s']:.1f} s, loaded {walls} s"
+    failed = sum(sample["failed"] for sample in samples)
+    total = sum(sample["total"] for sample in samples)
+    pushes = data.get("pushes") or []
+    push_text = ", ".join(f"{push['build_s']:.0f}+{push['push_s']:.0f}" for push in pushes)
+    return [
+        Row(
+            section,
+            "first deploy from the registry (whole image)",
+            f"{seconds(first['wall_s'])} (pull {first.get('pull_s') or 0:.1f} s, pulled "
+            f"{pulled_text(first)})",
+        ),
+        Row(
+            section,
+            "code-only deploy from the registry, idle",
+            f"{seconds(idle['wall_s'])} (pull {idle.get('pull_s') or 0:.1f} s, pulled "
+            f"{pulled_text(idle)}){on_server}",
+            f"<= {REDEPLOY_S:.0f} s",
+            idle["wall_s"] <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "code-only deploy from the registry under load",
+            ", ".join(
+                f"{sample['wall_s']:.1f} s (pulled {pulled_text(sample)})" for sample in samples
+            ),
+            f"<= {REDEPLOY_S:.0f} s",
+            max(sample["wall_s"] for sample in samples) <= REDEPLOY_S,
+        ),
+        Row(
+            section,
+            "failed requests under load during it",
+            f"{failed} of {total} (p99 {max(sample['p99_ms'] for sample in samples):.0f} ms)",
+            "0",
+            failed == 0,
+        ),
+        Row(section, "CI side: build + push on the host, each", f"{push_text} s"),
+    ]
+
+
 def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     section = f"renewal ({engine})"
     if not data or "renewal" not in data:
@@ -306,10 +407,13 @@ def rows(results: Json) -> list[Row]:
     table = provisioning_rows(sections.get("provisioning"))
     for engine in engines:
         table += throughput_rows(engine, sections.get(f"throughput.{engine}"))
+    if len(engines) > 1:
+        table += engine_rows(sections)
     table += workers_rows(sections.get("workers"))
     for engine in engines:
         table += crash_rows(engine, sections.get(f"crash.{engine}"))
     table += deploy_rows(sections.get("deploy"))
+    table += registry_rows(sections.get("registry"), sections.get("deploy"))
     for engine in engines:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
     table += image_rows(sections.get("image"), sections.get("deploy"))

@@ -8,6 +8,8 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
 - workers: the same for 1, 2, 4 and vCPUs uvicorn workers (playbooks/deploy.yml);
 - crash recovery: kill -9 of uvicorn's main process -> first verified 200 through the proxy;
 - deploy: code-only change -> new release live under load (harness/loadgen.py, per request);
+- registry: the same change as an image pulled from a registry (app_image), idle and under
+  load, with the bytes pulled;
 - renewal: failed requests while Caddy reloads, and while it re-issues its certificate;
 - image: the app image's size over its base, and its rebuild after a code-only change.
 
@@ -27,7 +29,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import crash, deploy, image, provisioning, renewal, report, throughput, workers
+from bench import (
+    crash,
+    deploy,
+    image,
+    provisioning,
+    registry,
+    renewal,
+    report,
+    throughput,
+    workers,
+)
 from bench.common import (
     FULL,
     OUT_DIR,
@@ -45,7 +57,9 @@ from harness import sandbox
 from harness.common import APP_PLAYBOOK, docker, wait_until
 
 DESCRIPTION = __doc__.splitlines()[0]
-SECTIONS = ("provisioning", "image", "throughput", "workers", "crash", "deploy", "renewal")
+SECTIONS = (
+    "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
+)  # fmt: skip
 ENGINES = ("caddy", "traefik")
 
 
@@ -109,6 +123,7 @@ def measure_engine(
         ("workers", lambda: workers.measure_workers(settings)),
         ("crash", lambda: crash.measure_crash(engine, box, settings)),
         ("deploy", lambda: deploy.measure_deploy(settings)),
+        ("registry", lambda: registry.measure_registry(box, settings)),
         ("renewal", lambda: renewal.measure_renewal(engine, box, settings)),
     ]
     per_engine = {"throughput", "crash", "renewal"}

@@ -255,6 +255,9 @@ IMAGES: tuple[Image, ...] = (
     Image("python", PYTHON_TAG, "debian", archive=True),
     proxy_image("caddy", "fastapi-deploy/caddy:2.11", CADDY_WHEEL),
     proxy_image("traefik", "fastapi-deploy/traefik:3.7", TRAEFIK_WHEEL),
+    # Stands in for the upstream postgres image (Debian 12's PostgreSQL 15); the postgres role
+    # loads it from its archive in the scenarios.
+    Image("postgres", "fastapi-deploy/postgres:15", "debian", archive=True),
     # A private registry holding the demo app's image (the traefik scenario deploys from it).
     Image(
         "registry",

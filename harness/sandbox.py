@@ -238,7 +238,8 @@ def up(sandbox: Sandbox, extra_args: list[str]) -> None:
 
 
 def down(sandbox: Sandbox) -> None:
-    for container in (sandbox.server, sandbox.pebble):
+    # The bench's registry (bench/registry.py) too, if a run stopped before removing it.
+    for container in (sandbox.server, sandbox.pebble, f"{sandbox.network}-registry"):
         if docker_exists("container", container):
             log(f"removing {container}")
             docker("rm", "-f", "-v", container)

@@ -1,4 +1,5 @@
-"""The demo app: the endpoints of FastAPI's deployment docs, plus what the tests look at.
+"""The demo app: the endpoints of FastAPI's deployment docs, plus what the tests look at, and a
+small persisted resource (notes, in PostgreSQL: app/db.py).
 
 The interactive docs load their JavaScript and CSS from the app itself, under the app's
 root_path, so they render behind a prefix-stripping proxy and on a server without internet.
@@ -8,14 +9,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import fastapi_offline
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app import db
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -93,3 +102,53 @@ def request_info(request: Request) -> dict[str, str | int | None]:
         "root_path": root_path(request),
         "release": os.environ.get("APP_RELEASE", "dev"),
     }
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=db.NOTE_MAX_LENGTH)
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    text: str
+    created_at: datetime
+
+
+DbSession = Annotated[Session, Depends(db.session)]
+
+
+@app.exception_handler(db.DatabaseNotConfiguredError)
+def no_database(request: Request, exc: db.DatabaseNotConfiguredError) -> JSONResponse:
+    return JSONResponse({"detail": "no database configured"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@app.exception_handler(OperationalError)
+def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    """The database is down or restarting: a 503 the client may retry, not a 500 with a trace."""
+    return JSONResponse({"detail": "database unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@app.post("/notes", status_code=status.HTTP_201_CREATED)
+def create_note(note: NoteIn, session: DbSession) -> NoteOut:
+    row = db.Note(text=note.text)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return NoteOut.model_validate(row)
+
+
+@app.get("/notes")
+def list_notes(session: DbSession) -> list[NoteOut]:
+    """Every note, oldest first."""
+    rows = session.scalars(select(db.Note).order_by(db.Note.id))
+    return [NoteOut.model_validate(row) for row in rows]
+
+
+@app.get("/notes/{note_id}")
+def read_note(note_id: int, session: DbSession) -> NoteOut:
+    row = session.get(db.Note, note_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such note")
+    return NoteOut.model_validate(row)

@@ -86,32 +86,55 @@ ENGINE_INDEPENDENT_MODULES = [
 REGISTRY_MODULES = ["test_registry.py"]
 
 
-def deploys_from_registry(scenario: str) -> bool:
+# The database's tests run where the inventory puts PostgreSQL beside the app (the default
+# scenario). There, its migration deploys (a broken one stopped before the switch, a good one run
+# once under load) are the pre-start command's tests, so test_deploy's two pre-start deploys
+# run only in the scenario without a database (traefik): each path is deployed once per CI run.
+DATABASE_MODULES = ["test_database.py"]
+PRESTART_TESTS_WITHOUT_A_DATABASE = [
+    "test_deploy.py::test_failing_prestart_command_stops_the_deploy_before_anything_switches",
+    "test_deploy.py::test_prestart_command_runs_once_from_the_new_image_before_the_switch",
+]
+
+
+def scenario_host_vars(scenario: str) -> dict[str, Any]:
+    """The server's host_vars files of a scenario, merged in name order as Ansible reads them."""
     host_vars = REPO_DIR / "molecule" / scenario / "host_vars" / f"fd-{scenario}-server"
-    return any(
-        (yaml.safe_load(path.read_text()) or {}).get("app_image")
-        for path in sorted(host_vars.glob("*.yml"))
-    )
+    merged: dict[str, Any] = {}
+    for path in sorted(host_vars.glob("*.yml")):
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
 
 
-def runs_here(module: str, scenario: str) -> bool:
+def runs_here(test: str, scenario: str) -> bool:
+    """Whether the test (`module.py::name`) runs in the scenario."""
+    module = test.split("::")[0]
+    host_vars = scenario_host_vars(scenario)
     if scenario == "vm":
         return module in VM_MODULES
     if module in VM_ONLY_MODULES:
         return False
     if module in REGISTRY_MODULES:
-        return deploys_from_registry(scenario)
+        return bool(host_vars.get("app_image"))
+    if module in DATABASE_MODULES:
+        return bool(host_vars.get("postgres_enabled"))
+    if test in PRESTART_TESTS_WITHOUT_A_DATABASE:
+        return not host_vars.get("postgres_enabled")
     return not (scenario == "traefik" and module in ENGINE_INDEPENDENT_MODULES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselects the modules this scenario does not run (Molecule names every module on the
+    """Deselects the tests this scenario does not run (Molecule names every module on the
     command line, so `collect_ignore` cannot leave them out)."""
     scenario = scenario_name()
-    deselected = [item for item in items if not runs_here(item.path.name, scenario)]
+
+    def here(item: pytest.Item) -> bool:
+        return runs_here(f"{item.path.name}::{item.name}", scenario)
+
+    deselected = [item for item in items if not here(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if runs_here(item.path.name, scenario)]
+        items[:] = [item for item in items if here(item)]
 
 
 @pytest.fixture(scope="session")
@@ -251,9 +274,13 @@ def answers_locally(host: testinfra.host.Host, port: int) -> bool:
 
 
 @contextmanager
-def host_listener(host: testinfra.host.Host, port: int, unit: str) -> Iterator[int]:
-    """A service of the server itself on a port nobody opened (a transient systemd unit)."""
-    host.check_output(f"systemd-run --unit {unit} python3 -m http.server {port}")
+def host_listener(
+    host: testinfra.host.Host, port: int, unit: str, program: str | None = None
+) -> Iterator[int]:
+    """A service of the server itself on a port nobody opened (a transient systemd unit): an
+    HTTP server, or the Python `program` given."""
+    command = f'python3 -c "{program}"' if program else f"python3 -m http.server {port}"
+    host.check_output(f"systemd-run --unit {unit} {command}")
     try:
         wait_until(lambda: answers_locally(host, port), 30)
         yield port

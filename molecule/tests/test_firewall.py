@@ -94,6 +94,34 @@ def test_proxy_answers_only_through_the_published_ports(
     assert not answers_at(client, route_into_the_proxy_network, 443, site.domain)
 
 
+def connection_outcome(client: testinfra.host.Host, address: str, port: int) -> str:
+    """What a visitor's connection meets: accepted, refused (reset) or no answer."""
+    probe = (
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('{address}', {port}), timeout=5); print('accepted')\n"
+        "except ConnectionRefusedError: print('refused')\n"
+        "except TimeoutError: print('no answer')"
+    )
+    return client.check_output(f'python3 -c "{probe}"')
+
+
+def test_web_port_without_its_proxy_is_refused_not_dropped(
+    host: testinfra.host.Host, client: testinfra.host.Host, site: Site, served: Callable[[], bool]
+) -> None:
+    """While no container serves 443, the server resets the connection: visitors and the
+    preflight see a server with nothing listening yet, not a firewall in the way."""
+    if scenario_name() == "vm":
+        pytest.skip("QEMU's port forward accepts every connection itself")
+    host.check_output("docker stop proxy")
+    try:
+        outcome = connection_outcome(client, site.server_address, 443)
+    finally:
+        host.check_output("docker start proxy")
+        wait_until(served, 60)
+    assert outcome == "refused"
+
+
 @pytest.fixture
 def docker_restarted(host: testinfra.host.Host, served: Callable[[], bool]) -> None:
     host.check_output("systemctl restart docker")

@@ -1,16 +1,17 @@
 """Before the proxy asks a CA for a certificate, the run checks the server is ready: a domain
-that does not point at the server stops it, naming the domain and where it points, and nothing
-on the server changes."""
+that does not point at the server, or a web port that a firewall in front of the server drops,
+stops it, naming what to fix, and nothing on the server changes."""
 
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from subprocess import CompletedProcess
 
 import pytest
 import testinfra
-from conftest import run_playbook, scenario_name
+from conftest import Site, run_playbook, scenario_name
 
 from harness.common import SITE_PLAYBOOK
 
@@ -79,3 +80,37 @@ def test_nothing_changes_when_the_preflight_fails(
     result, before, after = run_with_bad_domains
     assert re.search(rf"fd-{scenario_name()}-server\s*: ok=\d+\s+changed=0\s", result.stdout)
     assert after == before
+
+
+def source_address_towards(address: str) -> str:
+    """This machine's address as the server sees the controller's connections (a UDP socket's
+    connect picks the route and sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((address, 9))
+        return str(probe.getsockname()[0])
+
+
+@pytest.fixture
+def https_dropped_on_the_way(host: testinfra.host.Host, site: Site) -> Iterator[str]:
+    """A firewall in front of the server that drops the controller's HTTPS packets, as a cloud
+    security group without the rule does: the server's raw table drops them before its own
+    firewall, Docker or the proxy see them. Yields the server's address."""
+    controller = source_address_towards(site.server_address)
+    rule = f"PREROUTING -s {controller} -p tcp --dport 443 -j DROP"
+    host.check_output(f"iptables -w -t raw -I {rule}")
+    try:
+        yield site.server_address
+    finally:
+        host.check_output(f"iptables -w -t raw -D {rule}")
+
+
+def test_web_port_dropped_before_the_server_stops_the_run_naming_it(
+    host: testinfra.host.Host, https_dropped_on_the_way: str
+) -> None:
+    before = proxy_configuration(host)
+    result = run_playbook(SITE_PLAYBOOK, {})
+    assert result.returncode != 0
+    assert f"{https_dropped_on_the_way} port 443 got no answer (timeout)" in said(result)
+    assert "port 80 got no answer" not in said(result)
+    assert "proxy_preflight_ports" in said(result)
+    assert proxy_configuration(host) == before

@@ -2,21 +2,31 @@
 new release deployed without a failed request, rollback needs no registry, and a refused login,
 a missing tag or an unreachable registry stop the deploy before anything switches.
 
-Only the scenarios whose server deploys from the harness's registry run this module (conftest:
-`deploys_from_registry`). The registry (fd-<scenario>-registry) holds the demo app as
-demo/app:1.0 (the scenario's image) and demo/app:1.1 (the same app with one more label: another
-digest); the tests move a tag of their own, `moving`, with skopeo inside the registry container.
-At the end the scenario's own image is deployed again.
+Only the scenarios whose server deploys from the harness's registry (`app_image` in its
+host_vars) run this module (conftest: `runs_here`). The registry (fd-<scenario>-registry) holds
+the demo app as demo/app:1.0 (the scenario's image) and demo/app:1.1 (the same app with one more
+label: another digest); the tests move a tag of their own, `moving`, with skopeo inside the
+registry container. At the end the scenario's own image is deployed again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import testinfra
-from conftest import Response, Site, live_release, load_through_proxy, run_playbook, scenario_name
+from conftest import (
+    Response,
+    Site,
+    host_listener,
+    live_release,
+    load_through_proxy,
+    run_playbook,
+    scenario_name,
+)
 
 from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK, docker
 
@@ -138,6 +148,39 @@ def test_unreachable_registry_fails_naming_it_and_switches_nothing(
     assert_nothing_switched(host, before, seen)
 
 
+# A registry that takes the connection and then never says a word: what a registry behind a hung
+# load balancer or a dead backend looks like to Docker.
+STALLED_PORT = 5999
+HOLD_CONNECTIONS = (
+    f"import socket; server = socket.create_server(('127.0.0.1', {STALLED_PORT})); held = []; "
+    "exec('while True: held.append(server.accept())')"
+)
+
+
+@contextmanager
+def stalled_registry(host: testinfra.host.Host) -> Iterator[str]:
+    """A registry address on the server that accepts connections and never answers."""
+    with host_listener(host, STALLED_PORT, "fd-stalled-registry", HOLD_CONNECTIONS) as port:
+        yield f"127.0.0.1:{port}"
+
+
+def test_registry_that_stops_answering_fails_in_time_naming_it_and_switches_nothing(
+    host: testinfra.host.Host,
+) -> None:
+    before, seen = live_release(host), containers(host)
+    with stalled_registry(host) as registry:
+        started = time.monotonic()
+        status, output = deploy(app_image=f"{registry}/demo/app:1.0", app_image_timeout=15)
+        seconds = time.monotonic() - started
+    print(f"deploy from a registry that never answers failed after {seconds:.1f} s")
+    assert status != 0
+    assert f"the registry {registry}" in output
+    assert "timed out" in output.lower()
+    # Bounded by app_image_timeout, not by the default 600 s nor by Docker's own patience.
+    assert seconds < 180
+    assert_nothing_switched(host, before, seen)
+
+
 def test_image_without_the_apps_health_endpoint_fails_the_health_gate_and_switches_nothing(
     host: testinfra.host.Host, inventory_vars: dict[str, Any]
 ) -> None:
@@ -188,3 +231,31 @@ def test_rollback_returns_to_an_image_whose_tag_moved_on_in_the_registry(
     assert state["live"] == earlier["live"]
     assert state["image"].endswith(f"@{digest(inventory_vars, '1.1')}")
     assert https_get("/health").headers["x-app-release"] == earlier["release"]
+
+
+def test_prestart_command_runs_once_from_the_pulled_image_before_the_switch(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    """The migration step of a prebuilt image: it runs in a container of the image just pulled,
+    with the new release's environment, and finishes before the new release answers."""
+    with load_through_proxy(site, pebble_root) as load:
+        status, output = deploy(
+            app_image=f"{REPOSITORY}:1.0",
+            app_release="migrated",
+            app_prestart_command=[
+                "python", "-c", "import os; print('migrated for', os.environ['APP_RELEASE'])"
+            ],
+        )  # fmt: skip
+        assert status == 0, output[-3000:]
+    print(f"deploy of a pulled image with a pre-start command, under load: {load.summary()}")
+    assert load.report["failed"] == 0, load.report.get("failures")
+    live = live_release(host)["live"]
+    prestart = host.docker(f"{live}-prestart").inspect()
+    printed = host.check_output(f"docker logs {live}-prestart").splitlines()
+    assert printed == ["migrated for migrated"]
+    assert prestart["State"]["ExitCode"] == 0
+    pulled = host.check_output(f"docker image inspect --format '{{{{.Id}}}}' {REPOSITORY}:1.0")
+    assert prestart["Image"] == pulled
+    finished = float(host.check_output(f"date -d {prestart['State']['FinishedAt']} +%s.%N"))
+    first_answer = load.report["started_at"] + load.report["releases"]["migrated"]["first"]
+    assert finished < first_answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import testinfra
@@ -43,3 +44,11 @@ def test_app_receives_the_secret(
 ) -> None:
     value = host.check_output(f"docker exec {live_release(host)['live']} printenv DEMO_API_TOKEN")
     assert value == secret
+
+
+def test_database_passwords_are_not_in_the_converge_output(
+    converge_output: str, inventory_vars: dict[str, Any]
+) -> None:
+    assert "Try each role's password" in converge_output  # the database's tasks really ran
+    for variable in ("postgres_superuser_password", "postgres_app_password"):
+        assert str(inventory_vars[variable]) not in converge_output, variable

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, crash, deploy, load, report
+from bench import common, crash, deploy, load, registry, report, stats
 from harness.common import APP_DIR, app_version
 
 RECAP = """
@@ -139,3 +139,112 @@ def test_plot_draws_each_deploy(tmp_path: Path) -> None:
     results = {"mode": "smoke", "sections": {"deploy": {"samples": [sample]}}}
     assert report.plot_deploys(results, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_a_spread_is_the_median_with_min_and_max() -> None:
+    spread = stats.Spread.of([2100.0, 1800.0, 2300.0, 2000.0])
+    assert (spread.median, spread.low, spread.high, spread.n) == (2050.0, 1800.0, 2300.0, 4)
+    assert spread.relative_width() == pytest.approx(500 / 2050)
+    assert spread.text(unit=" req/s") == "2050 req/s (1800-2300, n=4)"
+    assert stats.Spread.from_json(spread.as_json()) == spread
+
+
+def test_an_empty_spread_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        stats.Spread.of([])
+
+
+def test_ratios_pair_runs_taken_back_to_back() -> None:
+    assert stats.paired_ratios([600, 900], [1000, 1000]) == [0.6, 0.9]
+    assert stats.paired_ratios([600], [0]) == []
+    with pytest.raises(ValueError, match="as many"):
+        stats.paired_ratios([1, 2], [1])
+
+
+def wrk_run(rate: float, proxy_ms: float) -> dict[str, object]:
+    return {
+        "requests_per_second": rate, "p50_ms": 10.0, "p99_ms": 40.0, "max_ms": 60.0,
+        "errors": 0, "requests": int(rate * 8),
+        "cpu_percent": {"proxy": 50.0}, "cpu_ms_per_request": {"app": 0.5, "proxy": proxy_ms},
+    }  # fmt: skip
+
+
+def test_median_run_keeps_the_spread_of_rate_and_cpu() -> None:
+    summary = load.median_run([wrk_run(1000, 0.3), wrk_run(1200, 0.25), wrk_run(900, 0.4)])
+    assert summary["requests_per_second"] == 1000
+    assert summary["spread"]["requests_per_second"] == {
+        "median": 1000.0, "low": 900.0, "high": 1200.0, "n": 3,
+    }  # fmt: skip
+    assert summary["spread"]["cpu_ms_per_request"]["proxy"]["high"] == 0.4
+
+
+def throughput(rates: tuple[float, float], proxy_ms: list[float]) -> dict[str, object]:
+    proxy = load.median_run([wrk_run(rates[1], ms) for ms in proxy_ms])
+    direct = load.median_run([wrk_run(rates[0], 0.0) for _ in proxy_ms])
+    ratio = stats.Spread.of([rates[1] / rates[0]] * len(proxy_ms))
+    return {
+        "median": {"direct": direct, "proxy": proxy, "proxy_from_sandbox_network": proxy},
+        "ratio_proxy_direct": ratio.median, "ratio_proxy_direct_spread": ratio.as_json(),
+        "ratio_sandbox_network_direct": ratio.median,
+    }  # fmt: skip
+
+
+def test_table_compares_the_engines_cpu_per_request() -> None:
+    sections = {
+        "throughput.caddy": throughput((1000, 600), [0.25, 0.26, 0.30]),
+        "throughput.traefik": throughput((1000, 500), [0.33, 0.29, 0.31]),
+    }
+    rows = {
+        (row.section, row.figure): row
+        for row in report.rows({"sections": sections, "engines": ["caddy", "traefik"]})
+    }
+    engines = rows[("engines", "proxy CPU per request, Traefik / Caddy")]
+    assert engines.value.startswith("1.19 (Traefik 0.310 ms (0.290-0.330, n=3)")
+    assert engines.met is True
+    ratio = rows[("throughput (caddy)", "proxy/direct ratio (same client)")]
+    assert ratio.value.startswith("0.60 (0.60-0.60, n=3)")
+    rate = rows[("throughput (traefik)", "through the proxy, HTTPS (same client)")]
+    assert rate.value.startswith("500 req/s (500-500, n=3)")
+
+
+REGISTRY_LOG = """\
+time="2026-11-30T10:51:46.52Z" level=info msg="response completed" http.request.method=GET \
+http.request.uri="/v2/demo/app/manifests/idle" http.response.status=200 http.response.written=1000
+time="2026-11-30T10:51:46.53Z" level=info msg="response completed" http.request.method=HEAD \
+http.request.uri="/v2/demo/app/manifests/idle" http.response.status=200 http.response.written=0
+time="2026-11-30T10:51:46.54Z" level=info msg="authorized request" http.request.method=GET \
+http.request.uri="/v2/demo/app/blobs/sha256:36d2"
+time="2026-11-30T10:51:46.55Z" level=info msg="response completed" http.request.method=GET \
+http.request.uri="/v2/demo/app/blobs/sha256:36d2" http.response.status=200 \
+http.response.written=4056
+127.0.0.1 - - [30/Nov/2026:10:51:46 +0000] "GET /v2/demo/app/blobs/sha256:36d2 HTTP/1.1" 200 4056
+"""
+
+
+def test_bytes_pulled_are_what_the_registry_wrote_to_gets() -> None:
+    assert registry.pulled(REGISTRY_LOG) == {"bytes": 5056, "blobs": 1, "manifests": 1}
+
+
+def test_registry_rows_sit_beside_the_build_on_the_server() -> None:
+    sample = {
+        "wall_s": 14.0,
+        "failed": 0,
+        "total": 900,
+        "p99_ms": 80.0,
+        "pulled": {"bytes": 5056, "blobs": 1},
+    }
+    data = {
+        "first": {"wall_s": 30.0, "pull_s": 9.0, "pulled": {"bytes": 60_000_000, "blobs": 4}},
+        "idle": {"wall_s": 12.0, "pull_s": 1.0, "pulled": {"bytes": 5056, "blobs": 1}},
+        "samples": [sample], "pushes": [{"build_s": 3.0, "push_s": 2.0}],
+    }  # fmt: skip
+    built = {"idle": {"wall_s": 20.0}, "samples": [{"wall_s": 30.0}]}
+    rows = {row.figure: row for row in report.registry_rows(data, built)}
+    idle = rows["code-only deploy from the registry, idle"]
+    assert idle.value == (
+        "12.0 s (pull 1.0 s, pulled 5.1 kB in 1 blobs); built on the server: idle 20.0 s, "
+        "loaded 30.0 s"
+    )
+    assert idle.met is True
+    assert rows["failed requests under load during it"].met is True
+    assert "60.0 MB in 4 blobs" in rows["first deploy from the registry (whole image)"].value

@@ -16,6 +16,14 @@ from harness.common import REPO_DIR, SITE_PLAYBOOK, run, run_playbook
 
 FRESH = sandbox.Sandbox.named("fastapi-badinput", "172.28.196.10", https_port=0, http_port=0)
 
+# A database that passes validation; each case below breaks one variable of it. Test values for
+# a server that never gets that far, not secrets.
+DATABASE = {
+    "postgres_enabled": True,
+    "postgres_superuser_password": "bad-input-test-superuser-value",
+    "postgres_app_password": "bad-input-test-app-value",
+}
+
 BAD_INPUTS = {
     "no domain": ({"proxy_domains": []}, "proxy_domains"),
     "malformed domain": ({"proxy_domains": ["not a domain"]}, "proxy_domains"),
@@ -38,7 +46,22 @@ BAD_INPUTS = {
     ),
     "ASGI app not an import path": ({"app_asgi_app": "main.py"}, "app_asgi_app"),
     "root path unlike the proxy's prefix": ({"app_root_path": "/api/v2"}, "app_root_path"),
-}
+    "database without a password": (
+        {**DATABASE, "postgres_superuser_password": ""}, "postgres_superuser_password",
+    ),
+    "database password a default one": (
+        {**DATABASE, "postgres_app_password": "changeme"}, "postgres_app_password",
+    ),
+    "database password too short": (
+        {**DATABASE, "postgres_app_password": "short-pw"}, "postgres_app_password",
+    ),
+    "database name not an identifier": (
+        {**DATABASE, "postgres_app_database": "my-app"}, "postgres_app_database",
+    ),
+    "database major version not a number": (
+        {**DATABASE, "postgres_version": "latest"}, "postgres_version",
+    ),
+}  # fmt: skip
 
 # What any run that got past validation would have left on the server.
 TRACES = [
@@ -48,6 +71,7 @@ TRACES = [
     "/etc/fastapi-proxy",
     "/opt/fastapi-app",
     "/usr/local/sbin/fastapi-firewall",
+    "/etc/fastapi-deploy",
 ]
 
 
