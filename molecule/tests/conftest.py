@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -80,7 +81,9 @@ ENGINE_INDEPENDENT_MODULES = [
 
 # The registry path's tests run only where the server deploys a prebuilt image from the harness's
 # registry (the traefik scenario's host_vars set app_image); the default scenario builds from
-# source, and its registry container serves nobody.
+# source, and its registry container serves nobody. The vm scenario pulls from the registry too
+# (to spare minutes of pip under emulation), but a pull shows nothing on a VM that the traefik
+# scenario's does not: it runs its VM_MODULES only.
 REGISTRY_MODULES = ["test_registry.py"]
 
 
@@ -299,6 +302,31 @@ def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callabl
         return result.rc == 0
 
     return check
+
+
+@pytest.fixture(scope="session")
+def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
+    """The demo app's notes endpoint through the proxy, from the outside client: GET, or POST a
+    text."""
+
+    def call(text: str | None = None) -> Response:
+        data = ""
+        if text is not None:
+            body = shlex.quote(json.dumps({"text": text}))
+            data = f"-X POST -H 'content-type: application/json' --data {body}"
+        output = client.check_output(
+            f"curl -sS -i --max-time 20 --cacert {pebble_root} {data} '{site.url('/notes')}'"
+        )
+        return parse_curl(output)
+
+    return call
+
+
+def listed_notes(notes_api: Callable[..., Response]) -> list[dict[str, Any]]:
+    """Every note the app lists."""
+    response = notes_api()
+    assert response.status == 200, response
+    return list(response.json())
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ from conftest import (
     Load,
     Response,
     Site,
+    listed_notes,
     live_release,
     load_through_proxy,
-    parse_curl,
     run_playbook,
 )
 
@@ -86,29 +86,6 @@ def passwords(inventory_vars: dict[str, Any]) -> list[str]:
     ]
 
 
-@pytest.fixture
-def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
-    """The notes endpoint through the proxy, from the outside client: GET, or POST a text."""
-
-    def call(text: str | None = None) -> Response:
-        data = ""
-        if text is not None:
-            body = shlex.quote(json.dumps({"text": text}))
-            data = f"-X POST -H 'content-type: application/json' --data {body}"
-        output = client.check_output(
-            f"curl -sS -i --max-time 20 --cacert {pebble_root} {data} '{site.url('/notes')}'"
-        )
-        return parse_curl(output)
-
-    return call
-
-
-def notes(notes_api: Callable[..., Response]) -> list[dict[str, Any]]:
-    response = notes_api()
-    assert response.status == 200, response
-    return list(response.json())
-
-
 def sql(host: testinfra.host.Host, database: dict[str, str], query: str) -> str:
     """One query as the superuser, over the container's own socket."""
     return host.check_output(
@@ -137,7 +114,7 @@ def test_note_written_through_the_proxy_is_listed(notes_api: Callable[..., Respo
     text = f"through the proxy {uuid.uuid4().hex}"
     created = notes_api(text)
     assert created.status == 201, created
-    assert text in [note["text"] for note in notes(notes_api)]
+    assert text in [note["text"] for note in listed_notes(notes_api)]
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +195,7 @@ def restored(
 def test_rows_come_back_after_the_volume_is_lost_and_a_backup_restored(
     written_rows: list[dict[str, Any]], restored: str, notes_api: Callable[..., Response]
 ) -> None:
-    assert notes(notes_api) == written_rows
+    assert listed_notes(notes_api) == written_rows
 
 
 def test_passwords_are_not_in_the_verbose_backup_and_restore_output(
@@ -245,13 +222,13 @@ def test_database_killed_comes_back_with_its_data(
     written_rows: list[dict[str, Any]],
     notes_api: Callable[..., Response],
 ) -> None:
-    before = notes(notes_api)
+    before = listed_notes(notes_api)
     container = host.docker(database["container"])
     restarts = container.inspect()["RestartCount"]
     host.check_output(f"kill -9 {container.inspect()['State']['Pid']}")
     wait_until(lambda: container.inspect()["RestartCount"] > restarts, 30)
     wait_until(lambda: notes_api().status == 200, 60)
-    assert notes(notes_api) == before
+    assert listed_notes(notes_api) == before
 
 
 def test_database_port_is_published_nowhere(
