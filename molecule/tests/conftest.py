@@ -77,6 +77,12 @@ ENGINE_INDEPENDENT_MODULES = [
     "test_browser.py", "test_engine_switch.py", "test_operations.py", "test_preflight.py",
     "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
+# The same within a module: a release that fails before any switch (its health check, or its
+# container exiting) touches neither the proxy nor its configuration.
+ENGINE_INDEPENDENT_TESTS = [
+    "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
+    "test_deploy.py::test_release_whose_container_exits_fails_the_deploy_at_once",
+]
 
 
 # The registry path's tests run only where the server deploys a prebuilt image from the harness's
@@ -121,7 +127,8 @@ def runs_here(test: str, scenario: str) -> bool:
         return bool(host_vars.get("postgres_enabled"))
     if test in PRESTART_TESTS_WITHOUT_A_DATABASE:
         return not host_vars.get("postgres_enabled")
-    return not (scenario == "traefik" and module in ENGINE_INDEPENDENT_MODULES)
+    engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
+    return not (scenario == "traefik" and engine_independent)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
