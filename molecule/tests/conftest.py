@@ -94,14 +94,10 @@ REGISTRY_MODULES = ["test_registry.py"]
 
 
 # The database's tests run where the inventory puts PostgreSQL beside the app (the default
-# scenario). There, its migration deploys (a broken one stopped before the switch, a good one run
-# once under load) are the pre-start command's tests, so test_deploy's two pre-start deploys
-# run only in the scenario without a database (traefik): each path is deployed once per CI run.
+# scenario). Its migration deploys are the pre-start command's tests for an image built on the
+# server (a broken migration stops the deploy before the switch; a good one runs once under
+# load), as test_registry's are for a pulled image (traefik).
 DATABASE_MODULES = ["test_database.py"]
-PRESTART_TESTS_WITHOUT_A_DATABASE = [
-    "test_deploy.py::test_failing_prestart_command_stops_the_deploy_before_anything_switches",
-    "test_deploy.py::test_prestart_command_runs_once_from_the_new_image_before_the_switch",
-]
 
 
 def scenario_host_vars(scenario: str) -> dict[str, Any]:
@@ -125,8 +121,6 @@ def runs_here(test: str, scenario: str) -> bool:
         return bool(host_vars.get("app_image"))
     if module in DATABASE_MODULES:
         return bool(host_vars.get("postgres_enabled"))
-    if test in PRESTART_TESTS_WITHOUT_A_DATABASE:
-        return not host_vars.get("postgres_enabled")
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)
 
