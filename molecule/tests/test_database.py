@@ -282,8 +282,37 @@ def test_major_version_change_is_refused_and_leaves_the_database_running(
     assert host.docker(database["container"]).is_running
 
 
-# The migration tests: a deliberately broken migration, then a good one; the schema and the
-# scenario's release are put back at the end.
+def test_minor_upgrade_replaces_the_container_and_keeps_every_row(
+    host: testinfra.host.Host,
+    database: dict[str, str],
+    inventory_vars: dict[str, Any],
+    written_rows: list[dict[str, Any]],
+    notes_api: Callable[..., Response],
+) -> None:
+    """A newer image of the same major version (here: the scenario's with one more label, so
+    another image) replaces the container on the same volume; then back to the scenario's."""
+    image = "fastapi-deploy/postgres:minor-upgrade-test"
+    host.check_output(
+        f"printf 'FROM {inventory_vars['postgres_image']}\\nLABEL upgrade=minor\\n' "
+        f"| docker build -q -t {image} -"
+    )
+    before = (host.docker(database["container"]).inspect()["Id"], listed_notes(notes_api))
+    try:
+        result = run_playbook(SITE_PLAYBOOK, {"postgres_image": image}, "--tags", "database")
+        upgraded = host.docker(database["container"]).inspect()
+        wait_until(lambda: notes_api().status == 200, 60)
+        notes_after = listed_notes(notes_api)
+    finally:
+        back = run_playbook(SITE_PLAYBOOK, {}, "--tags", "database")
+        host.run(f"docker rmi {image}")
+    assert result.returncode == 0, playbook_output(result)[-3000:]
+    assert back.returncode == 0, playbook_output(back)[-3000:]
+    assert upgraded["Id"] != before[0] and upgraded["Config"]["Image"] == image
+    assert notes_after == before[1]
+
+
+# The migration tests: a deliberately broken migration, then a good one; the schema is put back
+# at the end.
 
 
 @pytest.fixture(scope="module")
