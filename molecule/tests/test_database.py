@@ -342,28 +342,32 @@ def scenario_schema_at_the_end(
         assert result.returncode == 0, playbook_output(result)[-3000:]
 
 
-def deploy_under_load(
-    site: Site, pebble_root: str, source: Path, release: str
-) -> tuple[Load, int, str]:
-    with load_through_proxy(site, pebble_root, path="/notes") as load:
-        result = run_playbook(
-            DEPLOY_PLAYBOOK,
-            {"app_source_dir": str(source), "app_image": "", "app_release": release},
-        )
-    return load, result.returncode, playbook_output(result)
+@pytest.fixture
+def deploy_with_migration(
+    site: Site, pebble_root: str, migrated_versions: Path, scenario_schema_at_the_end: None
+) -> Callable[[str, str], tuple[Load, int, str]]:
+    """Deploys, under load on the notes, a copy of the demo app whose migration 0002 upgrades
+    with the given code: the load, the playbook's status and its output."""
+
+    def deploy(release: str, upgrade: str) -> tuple[Load, int, str]:
+        source = with_migration(migrated_versions, release, upgrade)
+        with load_through_proxy(site, pebble_root, path="/notes") as load:
+            result = run_playbook(
+                DEPLOY_PLAYBOOK,
+                {"app_source_dir": str(source), "app_image": "", "app_release": release},
+            )
+        return load, result.returncode, playbook_output(result)
+
+    return deploy
 
 
 def test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving(
     host: testinfra.host.Host,
-    site: Site,
-    pebble_root: str,
     database: dict[str, str],
-    migrated_versions: Path,
-    scenario_schema_at_the_end: None,
+    deploy_with_migration: Callable[[str, str], tuple[Load, int, str]],
 ) -> None:
     before = live_release(host)
-    source = with_migration(migrated_versions, "broken-migration", BROKEN_UPGRADE)
-    load, status, output = deploy_under_load(site, pebble_root, source, "broken-migration")
+    load, status, output = deploy_with_migration("broken-migration", BROKEN_UPGRADE)
     print(f"deploy of a broken migration under load: {load.summary()}")
     assert status != 0
     assert "deliberately_missing_column" in output  # the migration's own error
@@ -376,14 +380,10 @@ def test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving(
 
 def test_deploy_with_a_migration_under_load_fails_no_request_and_migrates_once(
     host: testinfra.host.Host,
-    site: Site,
-    pebble_root: str,
     database: dict[str, str],
-    migrated_versions: Path,
-    scenario_schema_at_the_end: None,
+    deploy_with_migration: Callable[[str, str], tuple[Load, int, str]],
 ) -> None:
-    source = with_migration(migrated_versions, "migrated", GOOD_UPGRADE)
-    load, status, output = deploy_under_load(site, pebble_root, source, "migrated")
+    load, status, output = deploy_with_migration("migrated", GOOD_UPGRADE)
     print(f"deploy with a migration under load: {load.summary()}")
     assert status == 0, output[-3000:]
     assert load.report["total"] > 0 and load.report["failed"] == 0, load.summary()
