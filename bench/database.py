@@ -16,6 +16,7 @@ from bench.common import Json, Settings, inventory_vars, log, on_server, playboo
 from bench.load import direct_url, median_run, wrk
 from bench.stats import Spread, paired_ratios
 from harness import sandbox
+from harness.common import database_names
 
 BACKUP_PLAYBOOK = "playbooks/db_backup.yml"
 RESTORE_PLAYBOOK = "playbooks/db_restore.yml"
@@ -24,13 +25,8 @@ NOTE_BYTES = 200
 MARK = "bench note"
 
 
-def database() -> Json:
-    variables = inventory_vars()
-    return {
-        "container": str(variables.get("postgres_name", "postgres")),
-        "name": str(variables.get("postgres_app_database", "app")),
-        "backup_dir": str(variables.get("postgres_backup_dir", "/var/backups/postgres")),
-    }
+def database() -> dict[str, str]:
+    return database_names(inventory_vars())
 
 
 def sql(query: str) -> str:

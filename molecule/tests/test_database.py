@@ -28,7 +28,15 @@ from conftest import (
     run_playbook,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, RUN_PLAYBOOK, SITE_PLAYBOOK, app_version, wait_until
+from harness.common import (
+    DEPLOY_PLAYBOOK,
+    RUN_PLAYBOOK,
+    SITE_PLAYBOOK,
+    app_version,
+    database_names,
+    role_defaults,
+    wait_until,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -70,12 +78,7 @@ def only_with_a_database(inventory_vars: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def database(inventory_vars: dict[str, Any]) -> dict[str, str]:
     """The names the role's defaults and the inventory give the database."""
-    return {
-        "container": str(inventory_vars.get("postgres_name", "postgres")),
-        "volume": f"{inventory_vars.get('postgres_name', 'postgres')}-data",
-        "name": str(inventory_vars.get("postgres_app_database", "app")),
-        "backup_dir": str(inventory_vars.get("postgres_backup_dir", "/var/backups/postgres")),
-    }
+    return database_names(inventory_vars)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +162,7 @@ def test_backup_timer_is_scheduled(host: testinfra.host.Host, database: dict[str
 def test_scheduled_backups_keep_the_newest(
     host: testinfra.host.Host, database: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
-    keep = int(inventory_vars.get("postgres_backup_keep", 7))
+    keep = int({**role_defaults("postgres"), **inventory_vars}["postgres_backup_keep"])
     directory, name = database["backup_dir"], database["name"]
     old = [f"{name}-2020010{day}T000000Z.dump" for day in range(1, 10)][: keep + 1]
     host.check_output(f"cd {directory} && touch {' '.join(old)} && touch kept-by-hand.dump")
