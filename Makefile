@@ -32,7 +32,7 @@ sandbox: ## Bring the sandbox up and provision it with site.yml
 sandbox-down: ## Remove the sandbox
 	python -m harness.sandbox down
 
-vm: setup ## Boot a cloud-like Debian 12 VM (QEMU) from the cached image; SSH on 127.0.0.1
+vm: setup ## Boot a cloud-like Debian 13 VM (QEMU) from the cached image; SSH on 127.0.0.1
 	python -m harness.vm up
 
 vm-down: ## Power the VM off and remove its overlay

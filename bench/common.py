@@ -50,11 +50,20 @@ class Settings:
     renewals: int = 3
     load_concurrency: int = 2
     settle_s: float = 2.0
+    # The database section's stated size: this many notes (bench/database.py).
+    database_rows: int = 200_000
 
 
 FULL = Settings()
 SMOKE = Settings(
-    seconds=2, rounds=1, throughput_rounds=3, crashes=2, deploys=1, renewals=1, settle_s=1.0
+    seconds=2,
+    rounds=1,
+    throughput_rounds=3,
+    crashes=2,
+    deploys=1,
+    renewals=1,
+    settle_s=1.0,
+    database_rows=2_000,
 )
 
 

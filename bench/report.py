@@ -327,6 +327,39 @@ def registry_rows(data: Json | None, built: Json | None) -> list[Row]:
     ]
 
 
+def database_rows(data: Json | None) -> list[Row]:
+    """Reads that query PostgreSQL, and the backup and restore playbooks at the stated size."""
+    section = "database"
+    if not data or "reads" not in data:
+        return [not_measured(section, "GET /notes/{id} and backup/restore", data)]
+    seeded, median = data["seeded"], data["reads"]["median"]
+    ratio = Spread.from_json(data["reads"]["ratio_proxy_direct"])
+    size = (
+        f"{seeded['rows']:,} notes of {seeded['note_bytes']} characters, "
+        f"database {data_size(seeded['database_bytes'])}"
+    )
+    restored = data["rows_after"] == data["rows_before"]
+    return [
+        Row(section, "GET /notes/{id}, direct to the app", load_figures(median["direct"])),
+        Row(section, "GET /notes/{id}, through the proxy, HTTPS", load_figures(median["proxy"])),
+        Row(section, "proxy/direct on that endpoint", ratio.text(".2f")),
+        Row(
+            section,
+            "backup playbook (db_backup)",
+            f"{seconds(data['backup']['seconds'])} for {size}; dump "
+            f"{data_size(data['backup_bytes'])}",
+        ),
+        Row(
+            section,
+            "restore playbook (db_restore), app stopped to started",
+            f"{seconds(data['restore']['seconds'])}; rows after/before "
+            f"{data['rows_after']:,}/{data['rows_before']:,}",
+            "all rows back",
+            restored,
+        ),
+    ]
+
+
 def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     section = f"renewal ({engine})"
     if not data or "renewal" not in data:
@@ -417,6 +450,7 @@ def rows(results: Json) -> list[Row]:
     for engine in engines:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
     table += image_rows(sections.get("image"), sections.get("deploy"))
+    table += database_rows(sections.get("database"))
     table += switch_rows(sections)
     return table
 

@@ -11,7 +11,9 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
 - registry: the same change as an image pulled from a registry (app_image), idle and under
   load, with the bytes pulled;
 - renewal: failed requests while Caddy reloads, and while it re-issues its certificate;
-- image: the app image's size over its base, and its rebuild after a code-only change.
+- image: the app image's size over its base, and its rebuild after a code-only change;
+- database: a read endpoint that queries PostgreSQL, direct and through the proxy, and the
+  backup and restore playbooks on a database of a stated size.
 
 Load comes only from client containers on the sandbox's own networks, bounded in time and
 count. Results go to .cache/bench/ (results.json, deploy-latency.png, the playbooks' logs).
@@ -31,6 +33,7 @@ from dataclasses import asdict
 
 from bench import (
     crash,
+    database,
     deploy,
     image,
     provisioning,
@@ -47,6 +50,7 @@ from bench.common import (
     BenchError,
     Json,
     Settings,
+    live_container,
     log,
     playbook,
     sandbox_exists,
@@ -59,6 +63,7 @@ from harness.common import APP_PLAYBOOK, docker, wait_until
 DESCRIPTION = __doc__.splitlines()[0]
 SECTIONS = (
     "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
+    "database",
 )  # fmt: skip
 ENGINES = ("caddy", "traefik")
 
@@ -125,6 +130,7 @@ def measure_engine(
         ("deploy", lambda: deploy.measure_deploy(settings)),
         ("registry", lambda: registry.measure_registry(box, settings)),
         ("renewal", lambda: renewal.measure_renewal(engine, box, settings)),
+        ("database", lambda: database.measure_database(live_container(), settings)),
     ]
     per_engine = {"throughput", "crash", "renewal"}
     for name, measure in plan:

@@ -170,6 +170,18 @@ def role_defaults(role: str) -> Json:
     return dict(yaml.safe_load((ROLES_DIR / role / "defaults" / "main.yml").read_text()))
 
 
+def database_names(variables: Json) -> dict[str, str]:
+    """Where the postgres role puts the database, by the inventory's variables over the role's
+    defaults: its container, volume, app database and backup directory."""
+    settings = {**role_defaults("postgres"), **variables}
+    return {
+        "container": str(settings["postgres_name"]),
+        "volume": f"{settings['postgres_name']}-data",
+        "name": str(settings["postgres_app_database"]),
+        "backup_dir": str(settings["postgres_backup_dir"]),
+    }
+
+
 @functools.cache
 def molecule_base_config() -> Json:
     """Molecule's base configuration, ${MOLECULE_PROJECT_DIRECTORY} being this repository."""

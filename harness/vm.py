@@ -1,4 +1,4 @@
-"""A cloud-like Debian 12 VM as the "fresh server", built from packages and booted under QEMU.
+"""A cloud-like Debian 13 VM as the "fresh server", built from packages and booted under QEMU.
 
 No cloud image can be downloaded here, so `image` builds one the way a cloud provider's looks:
 debootstrap, the Debian cloud kernel, systemd, openssh-server, python3, cloud-init (NoCloud
@@ -37,17 +37,21 @@ from harness.common import CACHE_DIR, logger
 
 VM_DIR = CACHE_DIR / "vm"
 HOST_PACKAGES = ("qemu-system-x86", "qemu-utils", "genisoimage", "debootstrap", "e2fsprogs")
-SUITE = "bookworm"
+SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("systemd-sysv", "udev", "dbus", "iproute2", "netbase", "ca-certificates")
+# e2fsprogs: Debian 13's minbase no longer has it (no longer "required"), and cloud-init's
+# resizefs, like the boot's fsck of the ext4 root, needs it.
 CLOUD_PACKAGES = (
     "linux-image-cloud-amd64", "openssh-server", "python3", "sudo", "cloud-init",
-    "systemd-resolved", "locales", "apparmor",
+    "systemd-resolved", "locales", "apparmor", "e2fsprogs",
 )  # fmt: skip
 DISK_SIZE = "10G"
 MEMORY_MB = 3072
 CPUS = 2
-BOOT_TIMEOUT_S = 240
+# Debian 13's first boot compiles apparmor 4's ~120 profiles (no cache yet): 104 s to SSH under
+# TCG on a quiet machine, over 240 s on this shared one under load.
+BOOT_TIMEOUT_S = 420
 # A TCG boot stalled now and then (once in a CI run, with no clue kept): a second, fresh boot
 # costs minutes, a failed CI run costs the whole run.
 TCG_BOOT_ATTEMPTS = 2
@@ -64,8 +68,12 @@ Name=en* eth*
 [Network]
 DHCP=yes
 """
+# manage_etc_hosts: localhost: cloud-init puts the seeded hostname in /etc/hosts (127.0.1.1) and
+# leaves the other lines alone; without it nothing resolves the hostname (no libnss-myhostname in
+# the image) and every sudo warns "unable to resolve host".
 CLOUD_CFG = """datasource_list: [NoCloud, None]
 network: {config: disabled}
+manage_etc_hosts: localhost
 """
 
 
@@ -446,8 +454,16 @@ def discard(instance: Instance) -> None:
     """A guest that never booted has nothing to shut down cleanly: QEMU quits at once."""
     monitor_command(instance, "quit")
     if not wait_for_exit(instance.pid, 10):
-        os.kill(instance.pid, signal.SIGKILL)
+        kill(instance.pid)
     shutil.rmtree(instance.directory, ignore_errors=True)
+
+
+def kill(pid: int) -> None:
+    """SIGKILL, then wait until QEMU is gone: until then its forwards hold the ports, and the
+    next boot on them would find them taken."""
+    os.kill(pid, signal.SIGKILL)
+    if not wait_for_exit(pid, 30):
+        raise RuntimeError(f"QEMU (pid {pid}) still runs 30 s after SIGKILL")
 
 
 def down(name: str) -> None:
@@ -469,7 +485,7 @@ def down(name: str) -> None:
             monitor_command(instance, "quit")
             wait_for_exit(instance.pid, 10)
         if process_alive(instance.pid):
-            os.kill(instance.pid, signal.SIGKILL)
+            kill(instance.pid)
     shutil.rmtree(instance.directory, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -76,23 +77,27 @@ ENGINE_INDEPENDENT_MODULES = [
     "test_browser.py", "test_engine_switch.py", "test_operations.py", "test_preflight.py",
     "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
+# The same within a module: a release that fails before any switch (its health check, or its
+# container exiting) touches neither the proxy nor its configuration.
+ENGINE_INDEPENDENT_TESTS = [
+    "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
+    "test_deploy.py::test_release_whose_container_exits_fails_the_deploy_at_once",
+]
 
 
 # The registry path's tests run only where the server deploys a prebuilt image from the harness's
 # registry (the traefik scenario's host_vars set app_image); the default scenario builds from
-# source, and its registry container serves nobody.
+# source, and its registry container serves nobody. The vm scenario pulls from the registry too
+# (to spare minutes of pip under emulation), but a pull shows nothing on a VM that the traefik
+# scenario's does not: it runs its VM_MODULES only.
 REGISTRY_MODULES = ["test_registry.py"]
 
 
 # The database's tests run where the inventory puts PostgreSQL beside the app (the default
-# scenario). There, its migration deploys (a broken one stopped before the switch, a good one run
-# once under load) are the pre-start command's tests, so test_deploy's two pre-start deploys
-# run only in the scenario without a database (traefik): each path is deployed once per CI run.
+# scenario). Its migration deploys are the pre-start command's tests for an image built on the
+# server (a broken migration stops the deploy before the switch; a good one runs once under
+# load), as test_registry's are for a pulled image (traefik).
 DATABASE_MODULES = ["test_database.py"]
-PRESTART_TESTS_WITHOUT_A_DATABASE = [
-    "test_deploy.py::test_failing_prestart_command_stops_the_deploy_before_anything_switches",
-    "test_deploy.py::test_prestart_command_runs_once_from_the_new_image_before_the_switch",
-]
 
 
 # The several-apps tests run where the inventory lists its apps (fastapi_apps: the default
@@ -124,9 +129,8 @@ def runs_here(test: str, scenario: str) -> bool:
         return bool(host_vars.get("postgres_enabled"))
     if module in MULTI_APP_MODULES:
         return bool(host_vars.get("fastapi_apps"))
-    if test in PRESTART_TESTS_WITHOUT_A_DATABASE:
-        return not host_vars.get("postgres_enabled")
-    return not (scenario == "traefik" and module in ENGINE_INDEPENDENT_MODULES)
+    engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
+    return not (scenario == "traefik" and engine_independent)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -135,7 +139,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     scenario = scenario_name()
 
     def here(item: pytest.Item) -> bool:
-        return runs_here(f"{item.path.name}::{item.name}", scenario)
+        # originalname: the test's name without its parameters (the host testinfra adds).
+        name = getattr(item, "originalname", item.name)
+        return runs_here(f"{item.path.name}::{name}", scenario)
 
     deselected = [item for item in items if not here(item)]
     if deselected:
@@ -325,6 +331,31 @@ def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callabl
         return result.rc == 0
 
     return check
+
+
+@pytest.fixture(scope="session")
+def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
+    """The demo app's notes endpoint through the proxy, from the outside client: GET, or POST a
+    text."""
+
+    def call(text: str | None = None) -> Response:
+        data = ""
+        if text is not None:
+            body = shlex.quote(json.dumps({"text": text}))
+            data = f"-X POST -H 'content-type: application/json' --data {body}"
+        output = client.check_output(
+            f"curl -sS -i --max-time 20 --cacert {pebble_root} {data} '{site.url('/notes')}'"
+        )
+        return parse_curl(output)
+
+    return call
+
+
+def listed_notes(notes_api: Callable[..., Response]) -> list[dict[str, Any]]:
+    """Every note the app lists."""
+    response = notes_api()
+    assert response.status == 200, response
+    return list(response.json())
 
 
 @pytest.fixture(scope="session")

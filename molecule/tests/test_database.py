@@ -4,7 +4,7 @@ whose migration runs once under load. Nothing outside reaches port 5432, and the
 appear in no playbook output.
 
 The migration tests deploy copies of the demo app with a migration added; at the end the
-schema goes back to the scenario's head and the scenario's own release is deployed again.
+schema goes back to the scenario's head.
 """
 
 from __future__ import annotations
@@ -22,13 +22,21 @@ from conftest import (
     Load,
     Response,
     Site,
+    listed_notes,
     live_release,
     load_through_proxy,
-    parse_curl,
     run_playbook,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, RUN_PLAYBOOK, SITE_PLAYBOOK, app_version, wait_until
+from harness.common import (
+    DEPLOY_PLAYBOOK,
+    RUN_PLAYBOOK,
+    SITE_PLAYBOOK,
+    app_version,
+    database_names,
+    role_defaults,
+    wait_until,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -70,12 +78,7 @@ def only_with_a_database(inventory_vars: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def database(inventory_vars: dict[str, Any]) -> dict[str, str]:
     """The names the role's defaults and the inventory give the database."""
-    return {
-        "container": str(inventory_vars.get("postgres_name", "postgres")),
-        "volume": f"{inventory_vars.get('postgres_name', 'postgres')}-data",
-        "name": str(inventory_vars.get("postgres_app_database", "app")),
-        "backup_dir": str(inventory_vars.get("postgres_backup_dir", "/var/backups/postgres")),
-    }
+    return database_names(inventory_vars)
 
 
 @pytest.fixture(scope="module")
@@ -84,29 +87,6 @@ def passwords(inventory_vars: dict[str, Any]) -> list[str]:
         str(inventory_vars["postgres_superuser_password"]),
         str(inventory_vars["postgres_app_password"]),
     ]
-
-
-@pytest.fixture
-def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
-    """The notes endpoint through the proxy, from the outside client: GET, or POST a text."""
-
-    def call(text: str | None = None) -> Response:
-        data = ""
-        if text is not None:
-            body = shlex.quote(json.dumps({"text": text}))
-            data = f"-X POST -H 'content-type: application/json' --data {body}"
-        output = client.check_output(
-            f"curl -sS -i --max-time 20 --cacert {pebble_root} {data} '{site.url('/notes')}'"
-        )
-        return parse_curl(output)
-
-    return call
-
-
-def notes(notes_api: Callable[..., Response]) -> list[dict[str, Any]]:
-    response = notes_api()
-    assert response.status == 200, response
-    return list(response.json())
 
 
 def sql(host: testinfra.host.Host, database: dict[str, str], query: str) -> str:
@@ -137,7 +117,7 @@ def test_note_written_through_the_proxy_is_listed(notes_api: Callable[..., Respo
     text = f"through the proxy {uuid.uuid4().hex}"
     created = notes_api(text)
     assert created.status == 201, created
-    assert text in [note["text"] for note in notes(notes_api)]
+    assert text in [note["text"] for note in listed_notes(notes_api)]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +162,7 @@ def test_backup_timer_is_scheduled(host: testinfra.host.Host, database: dict[str
 def test_scheduled_backups_keep_the_newest(
     host: testinfra.host.Host, database: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
-    keep = int(inventory_vars.get("postgres_backup_keep", 7))
+    keep = int({**role_defaults("postgres"), **inventory_vars}["postgres_backup_keep"])
     directory, name = database["backup_dir"], database["name"]
     old = [f"{name}-2020010{day}T000000Z.dump" for day in range(1, 10)][: keep + 1]
     host.check_output(f"cd {directory} && touch {' '.join(old)} && touch kept-by-hand.dump")
@@ -218,7 +198,7 @@ def restored(
 def test_rows_come_back_after_the_volume_is_lost_and_a_backup_restored(
     written_rows: list[dict[str, Any]], restored: str, notes_api: Callable[..., Response]
 ) -> None:
-    assert notes(notes_api) == written_rows
+    assert listed_notes(notes_api) == written_rows
 
 
 def test_passwords_are_not_in_the_verbose_backup_and_restore_output(
@@ -245,13 +225,13 @@ def test_database_killed_comes_back_with_its_data(
     written_rows: list[dict[str, Any]],
     notes_api: Callable[..., Response],
 ) -> None:
-    before = notes(notes_api)
+    before = listed_notes(notes_api)
     container = host.docker(database["container"])
     restarts = container.inspect()["RestartCount"]
     host.check_output(f"kill -9 {container.inspect()['State']['Pid']}")
     wait_until(lambda: container.inspect()["RestartCount"] > restarts, 30)
     wait_until(lambda: notes_api().status == 200, 60)
-    assert notes(notes_api) == before
+    assert listed_notes(notes_api) == before
 
 
 def test_database_port_is_published_nowhere(
@@ -305,8 +285,37 @@ def test_major_version_change_is_refused_and_leaves_the_database_running(
     assert host.docker(database["container"]).is_running
 
 
-# The migration tests: a deliberately broken migration, then a good one; the schema and the
-# scenario's release are put back at the end.
+def test_minor_upgrade_replaces_the_container_and_keeps_every_row(
+    host: testinfra.host.Host,
+    database: dict[str, str],
+    inventory_vars: dict[str, Any],
+    written_rows: list[dict[str, Any]],
+    notes_api: Callable[..., Response],
+) -> None:
+    """A newer image of the same major version (here: the scenario's with one more label, so
+    another image) replaces the container on the same volume; then back to the scenario's."""
+    image = "fastapi-deploy/postgres:minor-upgrade-test"
+    host.check_output(
+        f"printf 'FROM {inventory_vars['postgres_image']}\\nLABEL upgrade=minor\\n' "
+        f"| docker build -q -t {image} -"
+    )
+    before = (host.docker(database["container"]).inspect()["Id"], listed_notes(notes_api))
+    try:
+        result = run_playbook(SITE_PLAYBOOK, {"postgres_image": image}, "--tags", "database")
+        upgraded = host.docker(database["container"]).inspect()
+        wait_until(lambda: notes_api().status == 200, 60)
+        notes_after = listed_notes(notes_api)
+    finally:
+        back = run_playbook(SITE_PLAYBOOK, {}, "--tags", "database")
+        host.run(f"docker rmi {image}")
+    assert result.returncode == 0, playbook_output(result)[-3000:]
+    assert back.returncode == 0, playbook_output(back)[-3000:]
+    assert upgraded["Id"] != before[0] and upgraded["Config"]["Image"] == image
+    assert notes_after == before[1]
+
+
+# The migration tests: a deliberately broken migration, then a good one; the schema is put back
+# at the end.
 
 
 @pytest.fixture(scope="module")
@@ -325,40 +334,43 @@ def with_migration(directory: Path, marker: str, upgrade: str) -> Path:
 def scenario_schema_at_the_end(
     host: testinfra.host.Host, database: dict[str, str]
 ) -> Iterator[None]:
-    """Back to the scenario's head and release: the newer release (still live) runs Alembic's
-    downgrade, as an operator would with playbooks/run.yml, then the scenario deploys again."""
+    """Back to the scenario's head: the newer release (still live) runs Alembic's downgrade, as
+    an operator would with playbooks/run.yml. It stays live, on a schema it works with: the
+    later modules' deploys migrate from the scenario's head."""
     yield
     if sql(host, database, "SELECT version_num FROM alembic_version") != SCENARIO_HEAD:
         result = run_playbook(
             RUN_PLAYBOOK, {"app_run_command": ["alembic", "downgrade", SCENARIO_HEAD]}
         )
         assert result.returncode == 0, playbook_output(result)[-3000:]
-    result = run_playbook(DEPLOY_PLAYBOOK, {})
-    assert result.returncode == 0, playbook_output(result)[-3000:]
 
 
-def deploy_under_load(
-    site: Site, pebble_root: str, source: Path, release: str
-) -> tuple[Load, int, str]:
-    with load_through_proxy(site, pebble_root, path="/notes") as load:
-        result = run_playbook(
-            DEPLOY_PLAYBOOK,
-            {"app_source_dir": str(source), "app_image": "", "app_release": release},
-        )
-    return load, result.returncode, playbook_output(result)
+@pytest.fixture
+def deploy_with_migration(
+    site: Site, pebble_root: str, migrated_versions: Path, scenario_schema_at_the_end: None
+) -> Callable[[str, str], tuple[Load, int, str]]:
+    """Deploys, under load on the notes, a copy of the demo app whose migration 0002 upgrades
+    with the given code: the load, the playbook's status and its output."""
+
+    def deploy(release: str, upgrade: str) -> tuple[Load, int, str]:
+        source = with_migration(migrated_versions, release, upgrade)
+        with load_through_proxy(site, pebble_root, path="/notes") as load:
+            result = run_playbook(
+                DEPLOY_PLAYBOOK,
+                {"app_source_dir": str(source), "app_image": "", "app_release": release},
+            )
+        return load, result.returncode, playbook_output(result)
+
+    return deploy
 
 
 def test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving(
     host: testinfra.host.Host,
-    site: Site,
-    pebble_root: str,
     database: dict[str, str],
-    migrated_versions: Path,
-    scenario_schema_at_the_end: None,
+    deploy_with_migration: Callable[[str, str], tuple[Load, int, str]],
 ) -> None:
     before = live_release(host)
-    source = with_migration(migrated_versions, "broken-migration", BROKEN_UPGRADE)
-    load, status, output = deploy_under_load(site, pebble_root, source, "broken-migration")
+    load, status, output = deploy_with_migration("broken-migration", BROKEN_UPGRADE)
     print(f"deploy of a broken migration under load: {load.summary()}")
     assert status != 0
     assert "deliberately_missing_column" in output  # the migration's own error
@@ -371,14 +383,10 @@ def test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving(
 
 def test_deploy_with_a_migration_under_load_fails_no_request_and_migrates_once(
     host: testinfra.host.Host,
-    site: Site,
-    pebble_root: str,
     database: dict[str, str],
-    migrated_versions: Path,
-    scenario_schema_at_the_end: None,
+    deploy_with_migration: Callable[[str, str], tuple[Load, int, str]],
 ) -> None:
-    source = with_migration(migrated_versions, "migrated", GOOD_UPGRADE)
-    load, status, output = deploy_under_load(site, pebble_root, source, "migrated")
+    load, status, output = deploy_with_migration("migrated", GOOD_UPGRADE)
     print(f"deploy with a migration under load: {load.summary()}")
     assert status == 0, output[-3000:]
     assert load.report["total"] > 0 and load.report["failed"] == 0, load.summary()

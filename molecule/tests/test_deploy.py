@@ -3,7 +3,9 @@ anything that goes wrong before the move leaves the live release serving.
 
 Each test runs playbooks/deploy.yml (or rollback.yml) as an operator would, while the client
 container sends keep-alive requests through the proxy; new versions are copies of the demo app
-with one line changed. At the end the scenario's own release is deployed again.
+with one line changed. At the end the scenario's own release is deployed again. The pre-start
+command's deploys are test_database's (a migration, from an image built on the server) and
+test_registry's (from a pulled image).
 """
 
 from __future__ import annotations
@@ -59,10 +61,6 @@ def assert_no_request_failed(load: Load) -> None:
 
 def container_state(host: testinfra.host.Host, name: str) -> dict[str, Any]:
     return host.docker(name).inspect()["State"]
-
-
-def epoch(host: testinfra.host.Host, timestamp: str) -> float:
-    return float(host.check_output(f"date -d {timestamp} +%s.%N"))
 
 
 @pytest.fixture(scope="module")
@@ -166,52 +164,6 @@ def test_release_whose_container_exits_fails_the_deploy_at_once(
     assert seconds < 150  # the whole deploy; waiting out the health timeout alone takes 300 s
     assert live_release(host) == before
     assert "app-exits" not in host.check_output("docker ps -a --format '{{.Names}}'")
-
-
-def test_failing_prestart_command_stops_the_deploy_before_anything_switches(
-    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
-) -> None:
-    before = live_release(host)
-    with load_through_proxy(site, pebble_root) as load:
-        status, output, _ = deploy(
-            app_version(versions, "unmigrated"),
-            "unmigrated",
-            app_prestart_command=["python", "-c", "raise SystemExit('migration failed')"],
-        )
-    report("deploy whose pre-start command fails, under load", load)
-    assert status != 0
-    assert "pre-start command" in output
-    assert "migration failed" in output
-    assert "nothing was switched" in output
-    assert_no_request_failed(load)
-    assert set(load.report["releases"]) == {before["release"]}
-    assert live_release(host) == before
-    running = host.check_output("docker ps --format '{{.Names}}'").split()
-    assert not [name for name in running if name.startswith("app-unmigrated")]
-
-
-def test_prestart_command_runs_once_from_the_new_image_before_the_switch(
-    host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
-) -> None:
-    with load_through_proxy(site, pebble_root) as load:
-        status, output, seconds = deploy(
-            app_version(versions, "two"),
-            "two",
-            app_prestart_command=[
-                "python", "-c", "import os; print('migrated for', os.environ['APP_RELEASE'])"
-            ],
-        )  # fmt: skip
-        assert status == 0, output[-3000:]
-    report("deploy of release two with a pre-start command, under load", load, seconds)
-    assert_no_request_failed(load)
-    live = live_release(host)["live"]
-    prestart = f"{live}-prestart"
-    assert host.check_output(f"docker logs {prestart}").splitlines() == ["migrated for two"]
-    assert container_state(host, prestart)["ExitCode"] == 0
-    prestart_finished = epoch(host, container_state(host, prestart)["FinishedAt"])
-    assert prestart_finished < epoch(host, container_state(host, live)["StartedAt"])
-    first_answer_of_two = load.report["started_at"] + load.report["releases"]["two"]["first"]
-    assert prestart_finished < first_answer_of_two
 
 
 def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_release(

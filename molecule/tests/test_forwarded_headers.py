@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import testinfra
 from conftest import Response
+
+from harness.common import role_defaults
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -50,14 +53,11 @@ def test_spoofed_forwarding_headers_are_not_believed(
 
 
 def test_direct_request_with_spoofed_headers_is_not_believed(
-    host: testinfra.host.Host, app_container: str
+    host: testinfra.host.Host, app_container: str, inventory_vars: dict[str, Any]
 ) -> None:
     """A neighbour on the proxy network, not the proxy, sends forged headers to the app."""
     image = host.check_output(f"docker inspect --format '{{{{.Config.Image}}}}' {app_container}")
-    network = host.check_output(
-        "docker inspect --format "
-        "'{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' " + app_container
-    )
+    network = inventory_vars.get("proxy_network_name", role_defaults("proxy")["proxy_network_name"])
     probe = (
         "import urllib.request; r = urllib.request.Request("
         f"'http://{app_container}:8000/request-info', "

@@ -38,8 +38,19 @@ def test_cloud_init_finished_without_errors(host: testinfra.host.Host) -> None:
     assert "status: done" in host.check_output("cloud-init status --wait")
 
 
+def test_hostname_resolves_without_dns(host: testinfra.host.Host) -> None:
+    """cloud-init wrote it into /etc/hosts; otherwise every sudo warns it cannot resolve it."""
+    assert host.run(f"getent hosts {vm.HOSTNAME}").rc == 0
+
+
 def test_seeded_user_has_passwordless_sudo(host: testinfra.host.Host) -> None:
-    assert host.check_output("sudo -n id -u") == "0"
+    sudo = host.run("sudo -n id -u")
+    assert sudo.stdout.strip() == "0"
+    assert "unable to resolve host" not in sudo.stderr
+
+
+def test_release_is_the_image_suite(host: testinfra.host.Host) -> None:
+    assert host.file("/etc/os-release").contains(f"^VERSION_CODENAME={vm.SUITE}$")
 
 
 def test_systemd_is_pid_1_and_running(host: testinfra.host.Host) -> None:

@@ -248,3 +248,34 @@ def test_registry_rows_sit_beside_the_build_on_the_server() -> None:
     assert idle.met is True
     assert rows["failed requests under load during it"].met is True
     assert "60.0 MB in 4 blobs" in rows["first deploy from the registry (whole image)"].value
+
+
+def database_results(rows_after: int) -> dict[str, object]:
+    run = {"requests_per_second": 900.0, "p50_ms": 30.0, "p99_ms": 80.0}
+    return {
+        "seeded": {"rows": 200_000, "note_bytes": 200, "database_bytes": 61_000_000},
+        "reads": {
+            "median": {"direct": run, "proxy": {**run, "requests_per_second": 600.0}},
+            "ratio_proxy_direct": {"median": 0.66, "low": 0.6, "high": 0.7, "n": 3},
+        },
+        "backup": {"seconds": 4.2},
+        "backup_bytes": 9_500_000,
+        "restore": {"seconds": 21.5},
+        "rows_before": 200_000,
+        "rows_after": rows_after,
+    }
+
+
+def test_database_rows_state_the_size_and_judge_the_restore() -> None:
+    rows = {row.figure: row for row in report.database_rows(database_results(200_000))}
+    backup = rows["backup playbook (db_backup)"]
+    assert backup.value == (
+        "4.2 s for 200,000 notes of 200 characters, database 61.0 MB; dump 9.5 MB"
+    )
+    assert rows["restore playbook (db_restore), app stopped to started"].met is True
+    assert rows["proxy/direct on that endpoint"].value == "0.66 (0.60-0.70, n=3)"
+
+
+def test_a_restore_that_lost_rows_misses_its_target() -> None:
+    rows = {row.figure: row for row in report.database_rows(database_results(199_999))}
+    assert rows["restore playbook (db_restore), app stopped to started"].met is False
