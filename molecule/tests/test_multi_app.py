@@ -4,18 +4,15 @@ answers on its own name with a valid certificate and its own root_path, believes
 forwarding header, and is left alone while the other is deployed and rolled back; removing one
 from the inventory leaves the other serving.
 
-To spend as few deploys as CI allows, one deploy and one rollback of the demo app, both under
-load on the second app, serve every assertion about them, and the rollback returns the demo app
-to the release it had. The removal runs last in the scenario (conftest: RUNS_LAST): it takes the
-second app away for good.
+To spend as few deploys as CI allows, one deploy and one rollback of the second app (a new
+release of its image), both under load on the demo app, serve every assertion about them, and
+the rollback returns the second app to the release it had. The removal runs last in the scenario
+(the marker runs_last): it takes the second app away for good.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +22,6 @@ from conftest import (
     Load,
     Response,
     Site,
-    converge_site,
     live_release,
     load_through_proxy,
     parse_curl,
@@ -33,14 +29,14 @@ from conftest import (
     scenario_apps,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK
-from harness.common import app_version as changed_app
+from harness.common import APP_PLAYBOOK, DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 SECOND = "hello"
 SECOND_STATE = f"/var/lib/fastapi-app/{SECOND}/releases.json"
 SECOND_UPSTREAM = f"/etc/fastapi-proxy/upstreams/{SECOND}"
+DEMO_UPSTREAM = "/etc/fastapi-proxy/upstream"
 SPOOFED_ADDRESS = "6.6.6.6"
 SPOOFED = {"X-Forwarded-For": SPOOFED_ADDRESS, "Forwarded": f"for={SPOOFED_ADDRESS};proto=http",
            "X-Forwarded-Proto": "http"}  # fmt: skip
@@ -76,15 +72,15 @@ def started_at(host: testinfra.host.Host, container: str) -> str:
     return str(host.docker(container).inspect()["State"]["StartedAt"])
 
 
-def second_live(host: testinfra.host.Host) -> str:
-    return str(json.loads(host.file(SECOND_STATE).content_string)["live"])
+def second_history(host: testinfra.host.Host) -> dict[str, Any]:
+    return dict(json.loads(host.file(SECOND_STATE).content_string))
 
 
-def second_route_files(host: testinfra.host.Host) -> tuple[str, str]:
-    """What routes the second app: its upstream state and its Caddy upstream file."""
+def demo_route_files(host: testinfra.host.Host) -> tuple[str, str]:
+    """What routes the demo app: its upstream state and its Caddy upstream file."""
     return (
-        host.file(SECOND_UPSTREAM).content_string,
-        host.file(f"/etc/fastapi-proxy/caddy/upstreams/{SECOND}.caddy").content_string,
+        host.file(DEMO_UPSTREAM).content_string,
+        host.file(f"/etc/fastapi-proxy/caddy/upstreams/{DEMO_APP}.caddy").content_string,
     )
 
 
@@ -120,83 +116,70 @@ def assert_no_request_failed(load: Load) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_deployed_and_rolled_back_under_load_on_the_second(
-    host: testinfra.host.Host, second_site: Site, pebble_root: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """One deploy of the demo app, then one rollback, while the client loads the second app:
-    what the second app and its route were before and after, and what each run said."""
-    demo_before = live_release(host)
-    second_container = second_live(host)
-    before = {"started": started_at(host, second_container), "route": second_route_files(host)}
-    source = changed_app(tmp_path_factory.mktemp("multi"), "multi")
-    with load_through_proxy(second_site, pebble_root) as load:
-        deployed = run_playbook(
-            DEPLOY_PLAYBOOK,
-            {
-                "app": DEMO_APP,
-                "app_source_dir": str(source),
-                "app_image": "",
-                "app_release": "multi",
-            },
-        )
-        demo_after_deploy = live_release(host)
-        time.sleep(1)
-        rolled_back = run_playbook(ROLLBACK_PLAYBOOK, {"app": DEMO_APP})
-    print(f"deploy and rollback of the demo app, load on the second app: {load.summary()}")
-    yield {
+def second_deployed_and_rolled_back_under_load_on_the_demo(
+    host: testinfra.host.Host, site: Site, pebble_root: str
+) -> dict[str, Any]:
+    """One deploy of the second app (a new release of the same image: the cheapest deploy that
+    starts a new container and moves its route), then one rollback, while the client loads the
+    demo app: what the demo app and its route were before and after, and what each run said."""
+    second_before = second_history(host)
+    demo = live_release(host)["live"]
+    before = {"started": started_at(host, demo), "route": demo_route_files(host)}
+    with load_through_proxy(site, pebble_root) as load:
+        deployed = run_playbook(DEPLOY_PLAYBOOK, {"app": SECOND, "app_release": "multi"})
+        second_after_deploy = second_history(host)
+        rolled_back = run_playbook(ROLLBACK_PLAYBOOK, {"app": SECOND})
+    print(f"deploy and rollback of the second app, load on the demo app: {load.summary()}")
+    return {
         "load": load, "deployed": deployed, "rolled_back": rolled_back,
-        "demo_before": demo_before, "demo_after_deploy": demo_after_deploy,
-        "demo_after_rollback": live_release(host), "second_container": second_container,
-        "before": before,
-        "after": {"started": started_at(host, second_container), "route": second_route_files(host),
-                  "live": second_live(host)},
+        "second_before": second_before, "second_after_deploy": second_after_deploy,
+        "second_after_rollback": second_history(host), "demo": demo, "before": before,
+        "after": {"started": started_at(host, demo), "route": demo_route_files(host),
+                  "live": live_release(host)["live"]},
     }  # fmt: skip
 
 
 def test_a_deploy_and_a_rollback_of_one_app_succeed_and_move_only_its_release(
-    demo_deployed_and_rolled_back_under_load_on_the_second: dict[str, Any],
+    second_deployed_and_rolled_back_under_load_on_the_demo: dict[str, Any],
 ) -> None:
-    run = demo_deployed_and_rolled_back_under_load_on_the_second
+    run = second_deployed_and_rolled_back_under_load_on_the_demo
     assert run["deployed"].returncode == 0, run["deployed"].stdout[-3000:]
     assert run["rolled_back"].returncode == 0, run["rolled_back"].stdout[-3000:]
-    assert run["demo_after_deploy"]["release"] == "multi"
-    assert run["demo_after_rollback"]["live"] == run["demo_before"]["live"]
+    assert run["second_after_deploy"]["release"] == "multi"
+    assert run["second_after_deploy"]["live"] != run["second_before"]["live"]
+    assert run["second_after_rollback"]["live"] == run["second_before"]["live"]
 
 
 def test_the_other_app_fails_no_request_during_them(
-    demo_deployed_and_rolled_back_under_load_on_the_second: dict[str, Any],
+    second_deployed_and_rolled_back_under_load_on_the_demo: dict[str, Any],
 ) -> None:
-    load = demo_deployed_and_rolled_back_under_load_on_the_second["load"]
+    load = second_deployed_and_rolled_back_under_load_on_the_demo["load"]
     assert_no_request_failed(load)
 
 
 def test_the_other_app_is_not_restarted_nor_rerouted(
-    demo_deployed_and_rolled_back_under_load_on_the_second: dict[str, Any],
+    second_deployed_and_rolled_back_under_load_on_the_demo: dict[str, Any],
 ) -> None:
-    run = demo_deployed_and_rolled_back_under_load_on_the_second
+    run = second_deployed_and_rolled_back_under_load_on_the_demo
     assert run["after"]["started"] == run["before"]["started"]
-    assert run["after"]["live"] == run["second_container"]
+    assert run["after"]["live"] == run["demo"]
     assert run["after"]["route"] == run["before"]["route"]
 
 
 def test_the_other_app_answered_from_its_one_release_throughout(
-    demo_deployed_and_rolled_back_under_load_on_the_second: dict[str, Any],
+    second_deployed_and_rolled_back_under_load_on_the_demo: dict[str, Any],
 ) -> None:
-    load = demo_deployed_and_rolled_back_under_load_on_the_second["load"]
+    load = second_deployed_and_rolled_back_under_load_on_the_demo["load"]
     assert len(load.report["releases"]) == 1, load.summary()
 
 
 def test_a_deploy_of_one_app_names_it_in_the_audit_log(
     host: testinfra.host.Host,
-    demo_deployed_and_rolled_back_under_load_on_the_second: dict[str, Any],
+    second_deployed_and_rolled_back_under_load_on_the_demo: dict[str, Any],
 ) -> None:
     lines = host.file("/var/log/fastapi-app/audit.log").content_string.splitlines()
     entries = [json.loads(line) for line in lines[-4:]]
-    assert {(e["app"], e["action"]) for e in entries} >= {
-        (DEMO_APP, "deploy"),
-        (DEMO_APP, "rollback"),
-    }
+    assert {(e["app"], e["action"]) for e in entries} >= {(SECOND, "deploy"), (SECOND, "rollback")}
 
 
 def test_a_day2_playbook_asks_which_app_when_there_are_several() -> None:
@@ -220,7 +203,8 @@ def test_removing_one_app_leaves_the_other_serving_and_keeps_a_backup(
     only_the_demo = [app for app in scenario_apps() if app["name"] != SECOND]
     with load_through_proxy(site, pebble_root) as load:
         # Every app of the inventory (no app named: conftest names the demo app otherwise).
-        converge_site({"app": "", "fastapi_apps": only_the_demo})
+        removed = run_playbook(APP_PLAYBOOK, {"app": "", "fastapi_apps": only_the_demo})
+    assert removed.returncode == 0, removed.stdout[-3000:]
     assert_no_request_failed(load)
     assert started_at(host, demo) == demo_started
     assert get(client, pebble_root, site, "/health").status == 200
@@ -247,8 +231,3 @@ def test_removing_one_app_leaves_the_other_serving_and_keeps_a_backup(
     assert host.file(f"{backups[0]}/app.env").mode == 0o600
     last = json.loads(host.file("/var/log/fastapi-app/audit.log").content_string.splitlines()[-1])
     assert (last["app"], last["action"], last["result"]) == (SECOND, "remove", "removed")
-
-
-def test_the_second_apps_source_is_in_the_checkout() -> None:
-    """The scenario builds it from here (molecule/default/host_vars)."""
-    assert (Path(__file__).resolve().parents[1] / "apps" / SECOND / "Dockerfile").is_file()
