@@ -186,7 +186,8 @@ def test_a_day2_playbook_asks_which_app_when_there_are_several() -> None:
     """Nothing is changed: the run stops in its validation, naming the apps."""
     result = run_playbook(DEPLOY_PLAYBOOK, {"app": ""})
     assert result.returncode != 0
-    assert "several apps (app, hello): name one with -e app=<name>" in result.stdout
+    output = result.stdout + result.stderr  # a failed task's message goes to stderr
+    assert "several apps (app, hello): name one with -e app=<name>" in output
 
 
 @pytest.mark.runs_last
