@@ -100,6 +100,12 @@ REGISTRY_MODULES = ["test_registry.py"]
 DATABASE_MODULES = ["test_database.py"]
 
 
+# The several-apps tests run where the inventory lists its apps (fastapi_apps: the default
+# scenario). Their removal of an app runs last of all (marker runs_last): the app it removes is
+# gone for the rest of the scenario.
+MULTI_APP_MODULES = ["test_multi_app.py"]
+
+
 def scenario_host_vars(scenario: str) -> dict[str, Any]:
     """The server's host_vars files of a scenario, merged in name order as Ansible reads them."""
     host_vars = REPO_DIR / "molecule" / scenario / "host_vars" / f"fd-{scenario}-server"
@@ -121,6 +127,8 @@ def runs_here(test: str, scenario: str) -> bool:
         return bool(host_vars.get("app_image"))
     if module in DATABASE_MODULES:
         return bool(host_vars.get("postgres_enabled"))
+    if module in MULTI_APP_MODULES:
+        return bool(host_vars.get("fastapi_apps"))
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)
 
@@ -139,6 +147,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if here(item)]
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "runs_last: runs after every other test of the scenario")
 
 
 @pytest.fixture(scope="session")
@@ -254,13 +267,28 @@ def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
     return get
 
 
+# The demo app: the legacy app (app_name's default) of a scenario that serves several apps
+# (fastapi_apps in its host_vars), where the day-2 playbooks need the app's name.
+DEMO_APP = "app"
+
+
+def scenario_apps() -> list[dict[str, Any]]:
+    """The scenario's fastapi_apps (empty: one app, the demo app of the app_* variables)."""
+    return list(scenario_host_vars(scenario_name()).get("fastapi_apps") or [])
+
+
 def run_playbook(
     playbook: str, extra_vars: dict[str, object], *options: str
 ) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook against this scenario's server, as an operator would run it."""
+    """ansible-playbook against this scenario's server, as an operator would run it. Where the
+    server has several apps, the demo app unless extra_vars names another (-e app=<name>; an
+    empty name for every app): the day-2 playbooks need the name, and site.yml then deploys the
+    demo app alone, leaving the second app as the scenario converged it."""
+    named = {"app": DEMO_APP} if scenario_apps() else {}
     return run_any_playbook(
         playbook, "--limit", "fastapi_servers", *options,
-        inventory=os.environ["MOLECULE_INVENTORY_FILE"], extra_vars=extra_vars, timeout=900,
+        inventory=os.environ["MOLECULE_INVENTORY_FILE"], extra_vars={**named, **extra_vars},
+        timeout=900,
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """App secrets reach the container through a root-only file and never appear in Ansible's
-output. The test converges once with a secret (verbose, as a debugging operator would) and once
-without it, so the server ends as the scenario made it."""
+output. The test converges once with a secret (verbose, as a debugging operator would), then
+deploys the app once more without it (playbooks/app.yml: only the app's environment changed), so
+the server ends as the scenario made it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 import testinfra
-from conftest import converge_site, live_release
+from conftest import converge_site, live_release, run_playbook
+
+from harness.common import APP_PLAYBOOK
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -23,7 +26,8 @@ def secret() -> str:
 @pytest.fixture(scope="module")
 def converge_output(secret: str) -> Iterator[str]:
     yield converge_site({"app_env": {"DEMO_API_TOKEN": secret}}, "-vv", "--diff")
-    converge_site({"app_env": {}})
+    restored = run_playbook(APP_PLAYBOOK, {"app_env": {}})
+    assert restored.returncode == 0, restored.stdout[-3000:]
 
 
 def test_secret_is_not_in_the_converge_output(converge_output: str, secret: str) -> None:

@@ -23,7 +23,8 @@ SHIPPED = [
     "plugins/lookup/app_source_digest.py", "plugins/modules/release_health.py",
     "plugins/filter/images.py", "plugins/modules/served_certificate.py", "playbooks/logs.yml",
     "playbooks/run.yml",
-    "playbooks/status.yml", "playbooks/maintenance.yml",
+    "playbooks/status.yml", "playbooks/maintenance.yml", "playbooks/vars/apps.yml",
+    "plugins/filter/apps.py", "plugins/filter/routes.py",
     *(f"roles/{role}/meta/argument_specs.yml" for role in ROLES),
 ]  # fmt: skip
 
