@@ -20,8 +20,9 @@ from harness.common import ANSIBLE_CFG, REPO_DIR
 EXAMPLE = REPO_DIR / "examples" / "two-environments"
 EXAMPLE_VAULT = EXAMPLE / "group_vars" / "fastapi_servers" / "vault.yml"
 EXAMPLE_VAULT_PASSWORD = "example"  # documented in the example; its secrets are fake
-# A server no run may reach: the first play must stop before any connection.
-UNREACHABLE = {"ansible_host": "203.0.113.250", "ansible_connection": "ssh"}
+# A server no run may reach: the first play must stop before any connection (were one tried, a
+# closed port of this machine refuses it at once: no other address is ever contacted).
+UNREACHABLE = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh"}
 
 
 def ansible(*command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
