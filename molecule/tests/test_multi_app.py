@@ -13,6 +13,7 @@ the rollback returns the second app to the release it had. The removal runs last
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from conftest import (
     scenario_apps,
 )
 
-from harness.common import APP_PLAYBOOK, DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK
+from harness.common import APP_PLAYBOOK, DEPLOY_PLAYBOOK, LOGS_PLAYBOOK, ROLLBACK_PLAYBOOK
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -180,6 +181,18 @@ def test_a_deploy_of_one_app_names_it_in_the_audit_log(
     lines = host.file("/var/log/fastapi-app/audit.log").content_string.splitlines()
     entries = [json.loads(line) for line in lines[-4:]]
     assert {(e["app"], e["action"]) for e in entries} >= {(SECOND, "deploy"), (SECOND, "rollback")}
+
+
+def test_the_logs_of_one_app_are_its_own(
+    client: testinfra.host.Host, pebble_root: str, second_site: Site
+) -> None:
+    marker = f"marker={uuid.uuid4().hex}"
+    get(client, pebble_root, second_site, f"/health?{marker}")
+    result = run_playbook(LOGS_PLAYBOOK, {"app": SECOND, "app_logs_lines": 20})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert marker in result.stdout
+    assert f"live: {SECOND}-" in result.stdout
+    assert f"live: {DEMO_APP}-" not in result.stdout
 
 
 def test_a_day2_playbook_asks_which_app_when_there_are_several() -> None:
