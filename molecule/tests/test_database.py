@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -386,10 +387,23 @@ def test_deploy_with_a_migration_under_load_fails_no_request_and_migrates_once(
     database: dict[str, str],
     deploy_with_migration: Callable[[str, str], tuple[Load, int, str]],
 ) -> None:
+    before = live_release(host)
     load, status, output = deploy_with_migration("migrated", GOOD_UPGRADE)
     print(f"deploy with a migration under load: {load.summary()}")
     assert status == 0, output[-3000:]
     assert load.report["total"] > 0 and load.report["failed"] == 0, load.summary()
+    assert load.report["last_release"] == "migrated"
     assert live_release(host)["release"] == "migrated"
+    # The release before is kept (stopped) for a rollback.
+    assert host.docker(before["live"]).inspect()["State"]["Status"] == "exited"
     assert sql(host, database, "SELECT version_num FROM alembic_version") == "0002"
     assert sql(host, database, "SELECT count(*) FROM deploy_marks") == "1"
+
+
+def test_every_answer_after_the_migration_deploy_comes_from_the_new_release(
+    site: Site, pebble_root: str
+) -> None:
+    with load_through_proxy(site, pebble_root, limit=3) as load:
+        time.sleep(3)
+    assert load.report["total"] > 0 and load.report["failed"] == 0, load.summary()
+    assert set(load.report["releases"]) == {"migrated"}, load.summary()

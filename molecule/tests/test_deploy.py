@@ -5,7 +5,9 @@ Each test runs playbooks/deploy.yml (or rollback.yml) as an operator would, whil
 container sends keep-alive requests through the proxy; new versions are copies of the demo app
 with one line changed. At the end the scenario's own release is deployed again. The pre-start
 command's deploys are test_database's (a migration, from an image built on the server) and
-test_registry's (from a pulled image).
+test_registry's (from a pulled image). Where the database runs, its migration deploy is also the
+scenario's deploy under load, and the two plain ones here run only where it does not (conftest:
+DEPLOY_TESTS_WITHOUT_A_DATABASE).
 """
 
 from __future__ import annotations
