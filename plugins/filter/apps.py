@@ -39,6 +39,9 @@ SETTINGS = (
     "drain_seconds", "stop_timeout",
 )  # fmt: skip
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
+# What an app never takes from the host's variables unless it is the legacy app (the host's own):
+# another app's secrets, database and migrations. An entry sets its own, or has none.
+OWN_ONLY = {"app_env": {}, "app_database_url": "", "app_extra_networks": [], "app_prestart_command": []}
 # The app role's paths that are per app; the legacy app keeps the host's (the role's defaults).
 PER_APP_PATHS = ("app_state_file", "app_config_dir", "app_image_name", "app_build_dir")
 
@@ -181,7 +184,8 @@ def pick(apps: list[dict[str, Any]], wanted: str = "") -> dict[str, Any]:
 
 def app_settings(app: dict[str, Any], inherited: dict[str, Any]) -> dict[str, Any]:
     """The app role's variables for one app: the host's (`inherited`), its own paths unless it
-    is the legacy app, then what its entry sets."""
+    is the legacy app, no secrets, database or migrations of the host's unless it is the legacy
+    app, then what its entry sets."""
     name = app["name"]
     paths = {}
     if not app.get("legacy"):
@@ -192,7 +196,8 @@ def app_settings(app: dict[str, Any], inherited: dict[str, Any]) -> dict[str, An
             "app_image_name": f"{inherited['app_image_name']}-{name}",
             "app_build_dir": f"{inherited['app_build_dir']}/{name}",
         }
-    settings = {**inherited, **paths, **app.get("settings", {}), "app_name": name}
+    own_only = {} if app.get("legacy") else OWN_ONLY
+    settings = {**inherited, **paths, **own_only, **app.get("settings", {}), "app_name": name}
     # An entry that names an image builds nothing from the host's source, and the reverse.
     own = app.get("settings", {})
     if own.get("app_image") and "app_source_dir" not in own:
@@ -200,6 +205,12 @@ def app_settings(app: dict[str, Any], inherited: dict[str, Any]) -> dict[str, An
     if own.get("app_source_dir") and "app_image" not in own:
         settings["app_image"] = ""
     return settings
+
+
+def runs(apps: list[dict[str, Any]], inherited: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each app as one run of the app role sees it: its entry, with `settings` now every app
+    role variable of its run (app_settings)."""
+    return [{**app, "settings": app_settings(app, inherited)} for app in apps]
 
 
 def removals(
@@ -256,6 +267,7 @@ class FilterModule:
             "fastapi_apps": normalise,
             "fastapi_app_pick": pick,
             "fastapi_app_settings": app_settings,
+            "fastapi_app_runs": runs,
             "fastapi_app_removals": removals,
             "fastapi_apps_found": found_on_server,
             "fastapi_proxy_apps": proxy_apps,

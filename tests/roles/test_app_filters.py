@@ -164,6 +164,22 @@ def test_an_entrys_settings_override_the_hosts_and_the_rest_is_inherited() -> No
     assert settings["app_root_path"] == ""  # its own prefix, not the host's
 
 
+def test_another_app_inherits_no_secrets_database_or_migrations_of_the_host() -> None:
+    inherited = {
+        **INHERITED, "app_env": {"SECRET_KEY": "s3cret"}, "app_database_url": "postgresql://db",
+        "app_extra_networks": ["postgres"], "app_prestart_command": ["alembic", "upgrade", "head"],
+    }  # fmt: skip
+    (legacy, other) = filters.normalise(
+        [{"name": "app", "domains": ["a.example.com"]}, {"name": "two", "domains": ["t.example.com"]}]
+    )
+    assert filters.app_settings(legacy, inherited)["app_env"] == {"SECRET_KEY": "s3cret"}
+    settings = filters.app_settings(other, inherited)
+    assert settings["app_env"] == {}
+    assert settings["app_database_url"] == ""
+    assert settings["app_extra_networks"] == []
+    assert settings["app_prestart_command"] == []
+
+
 def test_an_entry_with_an_image_does_not_inherit_the_hosts_source() -> None:
     (app,) = filters.normalise(
         [{"name": "two", "domains": ["t.example.com"], "image": "registry/api:1"}]
@@ -241,13 +257,13 @@ def test_the_apps_found_on_a_server_are_its_labelled_containers_and_release_hist
 
 def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run() -> None:
     """plugins/filter/apps.py's SETTINGS, the app role's options, the variables each app
-    inherits (vars/main.yml) and those passed to its run (tasks/app-one.yml) agree."""
+    inherits (vars/main.yml) and those bound for its run (tasks/apps.yml) agree."""
     role = Path(__file__).resolve().parents[2] / "roles" / "app"
     options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
     options = options["argument_specs"]["main"]["options"]
     inherited = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_inherited_settings"]
-    (_, run) = yaml.safe_load((role / "tasks" / "app-one.yml").read_text())
-    passed = set(run["vars"]) - {"app_this", "app_apps_path_prefix"}
+    (run,) = [task for task in yaml.safe_load((role / "tasks" / "apps.yml").read_text()) if "vars" in task]
+    passed = set(run["vars"]) - {"app_apps_path_prefix"}
     expected = (
         {f"app_{key}" for key in filters.SETTINGS} | set(filters.PER_APP_PATHS) | {"app_name"}
     )
