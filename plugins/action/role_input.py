@@ -55,9 +55,15 @@ class ActionModule(ActionBase):
         if role is None:
             raise AnsibleActionFail("role_input: runs inside a role (it reads the role's spec)")
         spec_file = Path(role._role_path) / "meta" / "argument_specs.yml"
-        options = spec_options(yaml.safe_load(spec_file.read_text()), self._task.args.get("entry_point", "main"))
-        provided = self._templar.template({name: task_vars[name] for name in options if name in task_vars})
-        problems = spec_problems(options, provided) + rule_problems(self._task.args.get("rules") or [])
+        options = spec_options(
+            yaml.safe_load(spec_file.read_text()), self._task.args.get("entry_point", "main")
+        )
+        provided = self._templar.template(
+            {name: task_vars[name] for name in options if name in task_vars}
+        )
+        problems = spec_problems(options, provided) + rule_problems(
+            self._task.args.get("rules") or []
+        )
         result["changed"] = False
         if problems:
             result["failed"] = True

@@ -41,7 +41,12 @@ SETTINGS = (
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
 # What an app never takes from the host's variables unless it is the legacy app (the host's own):
 # another app's secrets, database and migrations. An entry sets its own, or has none.
-OWN_ONLY = {"app_env": {}, "app_database_url": "", "app_extra_networks": [], "app_prestart_command": []}
+OWN_ONLY = {
+    "app_env": {},
+    "app_database_url": "",
+    "app_extra_networks": [],
+    "app_prestart_command": [],
+}
 # The app role's paths that are per app; the legacy app keeps the host's (the role's defaults).
 PER_APP_PATHS = ("app_state_file", "app_config_dir", "app_image_name", "app_build_dir")
 

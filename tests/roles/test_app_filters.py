@@ -170,7 +170,10 @@ def test_another_app_inherits_no_secrets_database_or_migrations_of_the_host() ->
         "app_extra_networks": ["postgres"], "app_prestart_command": ["alembic", "upgrade", "head"],
     }  # fmt: skip
     (legacy, other) = filters.normalise(
-        [{"name": "app", "domains": ["a.example.com"]}, {"name": "two", "domains": ["t.example.com"]}]
+        [
+            {"name": "app", "domains": ["a.example.com"]},
+            {"name": "two", "domains": ["t.example.com"]},
+        ]
     )
     assert filters.app_settings(legacy, inherited)["app_env"] == {"SECRET_KEY": "s3cret"}
     settings = filters.app_settings(other, inherited)
@@ -262,7 +265,9 @@ def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run
     options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
     options = options["argument_specs"]["main"]["options"]
     inherited = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_inherited_settings"]
-    (run,) = [task for task in yaml.safe_load((role / "tasks" / "apps.yml").read_text()) if "vars" in task]
+    (run,) = [
+        task for task in yaml.safe_load((role / "tasks" / "apps.yml").read_text()) if "vars" in task
+    ]
     passed = set(run["vars"]) - {"app_apps_path_prefix"}
     expected = (
         {f"app_{key}" for key in filters.SETTINGS} | set(filters.PER_APP_PATHS) | {"app_name"}
