@@ -59,7 +59,7 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 	  && rm -rf "$$drift"
 
 unit: setup ## Unit tests of the app, the plugins and the bench; the collection's build (no images needed)
-	pytest -q tests/app tests/roles tests/bench tests/collection tests/playbooks
+	pytest -q tests/app tests/plugins tests/roles tests/bench tests/collection tests/playbooks
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q tests/harness
