@@ -5,6 +5,8 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= default traefik
+# Role READMEs: one template and one config for every role, the same for role-docs and lint.
+AAR_DOC := aar-doc --config-file .aar_doc.yml
 .DEFAULT_GOAL := demo
 
 .PHONY: help demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
@@ -44,8 +46,8 @@ bench: images ## Measure the toolkit against its targets on a fresh sandbox: tab
 bench-smoke: images ## The same benchmark with short measurements (checks that it still runs)
 	python -m bench --smoke $(BENCH_ARGS)
 
-role-docs: setup ## Regenerate each role README's variables from its meta/argument_specs.yml
-	for role in roles/*/; do aar-doc "$$role" markdown > /dev/null; done
+role-docs: setup ## Regenerate each role README's generated part from its meta/argument_specs.yml (template: .aar_doc.yml)
+	for role in roles/*/; do $(AAR_DOC) "$$role" markdown > /dev/null; done
 
 lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (no images needed)
 	yamllint -s .
@@ -54,12 +56,12 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 	ruff format --check .
 	# Each role README's variables must be what its spec generates.
 	drift=$$(mktemp -d) && cp -r roles galaxy.yml "$$drift/" \
-	  && for role in "$$drift"/roles/*/; do aar-doc "$$role" markdown > /dev/null; done \
+	  && for role in "$$drift"/roles/*/; do $(AAR_DOC) "$$role" markdown > /dev/null; done \
 	  && { diff -ru roles "$$drift/roles" || { echo "lint: a role README drifted from its meta/argument_specs.yml: run make role-docs" >&2; rm -rf "$$drift"; exit 1; }; } \
 	  && rm -rf "$$drift"
 
 unit: setup ## Unit tests of the app, the plugins and the bench; the collection's build (no images needed)
-	pytest -q tests/app tests/roles tests/bench tests/collection tests/playbooks
+	pytest -q tests/app tests/plugins tests/roles tests/bench tests/collection tests/playbooks
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q tests/harness

@@ -15,7 +15,7 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 ROLES = sorted(path.name for path in (REPO_DIR / "roles").iterdir() if path.is_dir())
 DEVELOPMENT_ONLY = [
     "app/", "harness/", "bench/", "molecule/", "tests/", "inventory/sandbox/", ".ci/",
-    ".cache/", ".venv/", "collections/", "examples/", "Makefile", "requirements-dev.txt",
+    ".cache/", ".venv/", "collections/", "examples/", "docs/", "Makefile", "requirements-dev.txt",
 ]  # fmt: skip
 SHIPPED = [
     "MANIFEST.json", "meta/runtime.yml", "playbooks/site.yml",
