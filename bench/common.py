@@ -20,6 +20,7 @@ from harness.common import (
     docker_exists,
     inventory_vars,
     logger,
+    play_recap,
     role_defaults,
     run,
     run_playbook,
@@ -116,6 +117,8 @@ class PlaybookRun:
     seconds: float
     ok: int
     changed: int
+    # Tasks run on the server: ok + skipped, as the play recap counts them.
+    tasks_run: int
     tasks: dict[str, float]
     log: str
 
@@ -124,22 +127,21 @@ class PlaybookRun:
         times = list(self.tasks.values())
         return {
             "seconds": self.seconds, "ok": self.ok, "changed": self.changed,
-            "tasks": len(times),
+            "tasks_run": self.tasks_run, "tasks": len(times),
             "median_task_s": round(statistics.median(times), 2) if times else None,
             "slowest_tasks": slowest, "log": self.log,
         }  # fmt: skip
 
 
-RECAP = re.compile(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROFILE_LINE = re.compile(r"^(?P<task>\S.*?) -{3,} (?P<seconds>\d+\.\d+)s$", re.M)
 
 
-def parse_recap(output: str) -> tuple[int, int]:
-    """(ok, changed) summed over the hosts of a PLAY RECAP."""
-    matches = RECAP.findall(output)
-    if not matches:
+def parse_recap(output: str) -> tuple[int, int, int]:
+    """(ok, changed, tasks run) summed over the hosts of a PLAY RECAP."""
+    recap = play_recap(output)
+    if not recap:
         raise BenchError("no PLAY RECAP in the playbook's output")
-    return sum(int(m[0]) for m in matches), sum(int(m[1]) for m in matches)
+    return tuple(sum(host[key] for host in recap.values()) for key in ("ok", "changed", "tasks"))  # type: ignore[return-value]
 
 
 def parse_profile(output: str) -> dict[str, float]:
@@ -170,5 +172,7 @@ def playbook(path: str, name: str, extra_vars: Json | None = None) -> PlaybookRu
     log_file.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise BenchError(f"{path} failed (exit {result.returncode}), see {log_file}")
-    ok, changed = parse_recap(result.stdout)
-    return PlaybookRun(round(took, 2), ok, changed, parse_profile(result.stdout), str(log_file))
+    ok, changed, tasks_run = parse_recap(result.stdout)
+    return PlaybookRun(
+        round(took, 2), ok, changed, tasks_run, parse_profile(result.stdout), str(log_file)
+    )

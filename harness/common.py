@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,10 @@ MOLECULE_BASE_CONFIG = REPO_DIR / ".config" / "molecule" / "config.yml"
 
 # Inventories and playbooks, relative to REPO_DIR (where every playbook runs from).
 SANDBOX_INVENTORY = "inventory/sandbox/hosts.yml"
+# The tasks a run may take on the sandbox (one app and the database), read from its play recap
+# (ok + skipped: the same on every machine). A run that needs more is a regression; the goal is
+# 70 for the rerun and 45 for a code-only deploy (docs/lab.md, "Task budgets").
+TASK_BUDGETS = {"site_rerun": 112, "deploy_code_only": 58}
 SITE_PLAYBOOK = "site.yml"
 APP_PLAYBOOK = "playbooks/app.yml"
 DEPLOY_PLAYBOOK = "playbooks/deploy.yml"
@@ -212,3 +217,20 @@ def app_version(directory: Path, marker: str, replace: tuple[str, str] | None = 
         code = code.replace(*replace)
     main.write_text(f"{code}# version {marker}\n")
     return source
+
+
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)",
+    re.M,
+)
+
+
+def play_recap(output: str) -> dict[str, dict[str, int]]:
+    """Each host's counts in the PLAY RECAP of ansible-playbook's output, with `tasks`: the
+    tasks it ran (ok + skipped; a changed task is also ok)."""
+    recap = {}
+    for match in RECAP_LINE.finditer(output):
+        counts = {key: int(value) for key, value in match.groupdict().items() if key != "host"}
+        recap[match["host"]] = {**counts, "tasks": counts["ok"] + counts["skipped"]}
+    return recap

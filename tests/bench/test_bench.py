@@ -31,8 +31,8 @@ BENCH_JSON {"requests": 3000, "duration_us": 2000000, "bytes": 1, "errors": {"co
 """
 
 
-def test_recap_counts_ok_and_changed() -> None:
-    assert common.parse_recap(RECAP) == (112, 0)
+def test_recap_counts_ok_changed_and_the_tasks_run() -> None:
+    assert common.parse_recap(RECAP) == (112, 0, 143)
 
 
 def test_missing_recap_is_an_error() -> None:
@@ -49,7 +49,7 @@ def test_profile_times_every_task() -> None:
 
 
 def test_summary_lists_the_slowest_tasks_first() -> None:
-    run = common.PlaybookRun(17.5, 112, 0, common.parse_profile(RECAP), "x.log")
+    run = common.PlaybookRun(17.5, 112, 0, 143, common.parse_profile(RECAP), "x.log")
     assert run.summary(top=2)["slowest_tasks"] == [
         ("fastapi_deploy.toolkit.proxy : Wait until answers come from the new upstream", 10.04),
         (deploy.BUILD_TASK, 3.52),

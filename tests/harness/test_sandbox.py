@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness import sandbox
-from harness.common import REPO_DIR
+from harness.common import REPO_DIR, SITE_PLAYBOOK, TASK_BUDGETS, play_recap, run_playbook
 
 SANDBOX = sandbox.Sandbox.from_inventory()
 SITE = sandbox.site()
@@ -66,6 +66,14 @@ def test_port_80_redirects_to_https(sandbox_up: None) -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert result.stdout == "308"
+
+
+def test_a_site_rerun_changes_nothing_within_its_task_budget(sandbox_up: None) -> None:
+    result = run_playbook(SITE_PLAYBOOK)
+    assert result.returncode == 0, result.stdout[-3000:]
+    server = play_recap(result.stdout)[SANDBOX.server]
+    assert server["changed"] == 0, result.stdout[-3000:]
+    assert server["tasks"] <= TASK_BUDGETS["site_rerun"]
 
 
 def test_down_removes_every_container_and_network(sandbox_up: None) -> None:
