@@ -90,6 +90,31 @@ def pick(all_routes: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return {}
 
 
+def leftovers(
+    found: list[str],
+    all_routes: list[dict[str, Any]],
+    states_dir: str,
+    upstream_file: dict[str, str],
+) -> list[str]:
+    """The upstream states and upstream files on the server (`found`) that no route served any
+    more uses: those of apps marked absent, and those of apps no longer declared at all. Other
+    files beside them (Traefik's routes.yml) stay."""
+    served = present(all_routes)
+    kept = {route["upstream_state_file"] for route in served} | {
+        upstream_file["path"].replace("NAME", route["name"]) for route in served
+    }
+    absent = {r["upstream_state_file"] for r in all_routes if r["state"] != "present"}
+    prefix = f"{upstream_file['dir'].rstrip('/')}/{upstream_file['prefix']}"
+    states = f"{states_dir.rstrip('/')}/"
+    ours = {
+        path
+        for path in found
+        if path.startswith(states)
+        or (path.startswith(prefix) and path.endswith(upstream_file["suffix"]))
+    }
+    return sorted((ours | absent) - kept)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -98,4 +123,5 @@ class FilterModule:
             "proxy_all_domains": all_domains,
             "proxy_sites": sites,
             "proxy_route_pick": pick,
+            "proxy_upstream_leftovers": leftovers,
         }

@@ -82,3 +82,61 @@ def test_a_deploy_moves_its_own_route_or_the_only_one() -> None:
     # An inventory with one app, whatever its app_name: the proxy's one route.
     (single,) = routes([])
     assert filters.pick([single], "api") == single
+
+
+CADDY_UPSTREAM = {
+    "dir": "/etc/fastapi-proxy/caddy/upstreams", "prefix": "", "suffix": ".caddy",
+    "path": "/etc/fastapi-proxy/caddy/upstreams/NAME.caddy",
+}  # fmt: skip
+TRAEFIK_UPSTREAM = {
+    "dir": "/etc/fastapi-proxy/traefik/dynamic", "prefix": "upstream-", "suffix": ".yml",
+    "path": "/etc/fastapi-proxy/traefik/dynamic/upstream-NAME.yml",
+}  # fmt: skip
+
+
+def declared_routes() -> list[dict[str, Any]]:
+    apps = [
+        {
+            "name": "app",
+            "state": "present",
+            "legacy": True,
+            "domains": ["a.test"],
+            "path_prefix": "",
+        },
+        {"name": "gone", "state": "absent", "domains": ["g.test"], "path_prefix": ""},
+        {"name": "two", "state": "present", "domains": ["t.test"], "path_prefix": ""},
+    ]
+    return filters.routes(
+        apps, [], "", "/etc/fastapi-proxy/upstream", "/etc/fastapi-proxy", "/health"
+    )
+
+
+def test_leftovers_are_the_upstreams_of_apps_no_longer_routed_and_nothing_else() -> None:
+    found = [
+        "/etc/fastapi-proxy/upstreams/two",
+        "/etc/fastapi-proxy/upstreams/forgotten",
+        "/etc/fastapi-proxy/caddy/upstreams/app.caddy",
+        "/etc/fastapi-proxy/caddy/upstreams/two.caddy",
+        "/etc/fastapi-proxy/caddy/upstreams/gone.caddy",
+    ]
+    assert filters.leftovers(
+        found, declared_routes(), "/etc/fastapi-proxy/upstreams", CADDY_UPSTREAM
+    ) == [
+        "/etc/fastapi-proxy/caddy/upstreams/gone.caddy",
+        "/etc/fastapi-proxy/upstreams/forgotten",
+        "/etc/fastapi-proxy/upstreams/gone",
+    ]
+
+
+def test_leftovers_spare_the_files_beside_the_upstream_files() -> None:
+    found = [
+        "/etc/fastapi-proxy/traefik/dynamic/routes.yml",
+        "/etc/fastapi-proxy/traefik/dynamic/upstream-app.yml",
+        "/etc/fastapi-proxy/traefik/dynamic/upstream-old.yml",
+    ]
+    assert filters.leftovers(
+        found, declared_routes(), "/etc/fastapi-proxy/upstreams", TRAEFIK_UPSTREAM
+    ) == [
+        "/etc/fastapi-proxy/traefik/dynamic/upstream-old.yml",
+        "/etc/fastapi-proxy/upstreams/gone",
+    ]
