@@ -61,13 +61,14 @@ class ActionModule(ActionBase):
         provided = self._templar.template(
             {name: task_vars[name] for name in options if name in task_vars}
         )
-        problems = spec_problems(options, provided) + rule_problems(
-            self._task.args.get("rules") or []
-        )
+        against_spec = spec_problems(options, provided)
+        problems = against_spec + rule_problems(self._task.args.get("rules") or [])
         result["changed"] = False
         if problems:
             result["failed"] = True
-            result["msg"] = "; ".join(problems)
+            # Worded as Ansible's own check of a role's argument spec words it.
+            prefix = "Validation of arguments failed: " if against_spec else ""
+            result["msg"] = prefix + "; ".join(problems)
             result["problems"] = problems
         else:
             result["msg"] = f"{role.get_name()}: {len(provided)} variables checked"
