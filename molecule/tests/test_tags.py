@@ -37,7 +37,18 @@ def without_hardening() -> str:
 
 def test_app_tag_runs_the_app_and_its_route_alone(app_only: str) -> None:
     assert roles_that_acted(app_only) == {"app", "proxy"}
-    assert "TASK [fastapi_deploy.toolkit.proxy : Wait until answers come from the new" in app_only
+    # On a converged server the release is live and routed: its health is checked, and the run
+    # moves no route (test_deploy moves one).
+    assert (
+        "TASK [fastapi_deploy.toolkit.app : Wait until the release answers its health check]"
+        in app_only
+    )
+    assert re.search(
+        r"^TASK \[fastapi_deploy\.toolkit\.app : Move the traffic to the new release and retire the"
+        r" old one\][^\n]*\nskipping: ",
+        app_only,
+        re.M,
+    )
 
 
 def test_tags_still_check_the_input_first(app_only: str) -> None:
