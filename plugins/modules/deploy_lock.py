@@ -5,6 +5,7 @@ neither reports a change."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -21,6 +22,9 @@ description:
     C(holder.json); while another run holds it, waits up to C(timeout) seconds, then fails
     naming the holder.
   - C(state=absent) removes it. In check mode nothing is taken or released.
+  - With C(history), also reads the file the lock guards once it is held (in check mode, without
+    taking it), so that the run reads what is live in the same step: its content is returned as
+    M(ansible.builtin.slurp) returns a file.
 options:
   path:
     description: The lock directory.
@@ -43,6 +47,9 @@ options:
     description: Remove a lock a killed run left behind before taking it.
     type: bool
     default: false
+  history:
+    description: The file the lock guards (the app's release history), read once the lock is held.
+    type: path
 author: fastapi-deploy
 """
 
@@ -54,6 +61,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+content:
+  description: The history file's content, base64-encoded; absent when it does not exist.
+  returned: when history is given and the file exists
+  type: str
 holder:
   description: Who holds the lock when it could not be taken.
   returned: failure
@@ -100,6 +111,17 @@ def take(path: str, holder: dict[str, Any], timeout: int) -> bool:
         return True
 
 
+def read_history(path: str | None) -> dict[str, str]:
+    """The file's content as slurp returns it ({content: base64}), or nothing when it is absent."""
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as file:
+            return {"content": base64.b64encode(file.read()).decode("ascii")}
+    except FileNotFoundError:
+        return {}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -108,19 +130,20 @@ def main() -> None:
             "holder": {"type": "dict", "default": {}},
             "timeout": {"type": "int", "default": 600},
             "break_lock": {"type": "bool", "default": False},
+            "history": {"type": "path"},
         },
         supports_check_mode=True,
     )
     params = module.params
     path = params["path"]
     if module.check_mode:
-        module.exit_json(changed=False)
+        module.exit_json(changed=False, **read_history(params["history"]))
     if params["state"] == "absent" or params["break_lock"]:
         shutil.rmtree(path, ignore_errors=True)
     if params["state"] == "present" and not take(path, params["holder"], params["timeout"]):
         holder = read_holder(path)
         module.fail_json(msg=held_message(path, holder, params["timeout"]), holder=holder)
-    module.exit_json(changed=False)
+    module.exit_json(changed=False, **read_history(params["history"]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -31,3 +32,14 @@ def test_a_lock_without_a_holder_file_names_an_unknown_run(tmp_path: Path) -> No
     lock = tmp_path / "app.deploy.lock"
     lock.mkdir()
     assert "held by an unknown run" in deploy_lock.held_message(str(lock), {}, 2)
+
+
+def test_the_history_the_lock_guards_is_read_as_slurp_returns_it(tmp_path: Path) -> None:
+    history = tmp_path / "releases.json"
+    history.write_text('{"live": "app-r1", "history": []}\n')
+    content = deploy_lock.read_history(str(history))["content"]
+    assert json.loads(base64.b64decode(content)) == {"live": "app-r1", "history": []}
+
+
+def test_a_missing_history_is_no_content(tmp_path: Path) -> None:
+    assert deploy_lock.read_history(str(tmp_path / "releases.json")) == {}
