@@ -62,6 +62,41 @@ BAD_INPUTS = {
     "database major version not a number": (
         {**DATABASE, "postgres_version": "latest"}, "postgres_version",
     ),
+    "app holding the superuser's password": (
+        {**DATABASE, "postgres_app_password": DATABASE["postgres_superuser_password"]},
+        "postgres_app_password",
+    ),
+    "database name reserved": (
+        {**DATABASE, "postgres_app_database": "postgres"}, "postgres_app_database",
+    ),
+    # Trusting forwarded headers from more than the proxy lets any neighbour forge client addresses.
+    "forwarded headers trusted from a subnet": (
+        {"app_forwarded_allow_ips": "172.30.0.0/24"}, "app_forwarded_allow_ips",
+    ),
+    "forwarded headers trusted from anyone": (
+        {"app_forwarded_allow_ips": "*"}, "app_forwarded_allow_ips",
+    ),
+    "registry user without a password": (
+        {"app_source_dir": "", "app_image": "registry.example.test/demo/app:1.0",
+         "app_registry_username": "deploy"},
+        "app_registry_password",
+    ),
+    "registry password without a user": (
+        {"app_source_dir": "", "app_image": "registry.example.test/demo/app:1.0",
+         "app_registry_password": "bad-input-test-registry-value"},
+        "app_registry_username",
+    ),
+    "release not a tag": ({"app_release": "release one"}, "app_release"),
+    "negative releases kept": ({"app_keep_releases": -1}, "app_keep_releases"),
+    "release header not a header name": ({"app_release_header": "X Release"}, "app_release_header"),
+    "root path ending in a slash": ({"app_root_path": "/api/v1/"}, "app_root_path"),
+    "firewall SSH port out of range": ({"firewall_ssh_port": 0}, "firewall_ssh_port"),
+    "firewall port out of range": (
+        {"firewall_allowed_tcp_ports": [8080, 70000]}, "firewall_allowed_tcp_ports",
+    ),
+    "negative connections per client": (
+        {"firewall_connections_per_client": -1}, "firewall_connections_per_client",
+    ),
 }  # fmt: skip
 
 # What any run that got past validation would have left on the server.
