@@ -142,6 +142,14 @@ def runs_here(test: str, scenario: str) -> bool:
     return not (scenario == "traefik" and engine_independent)
 
 
+def run_position(item: pytest.Item) -> int:
+    """Where a test runs: first (marker runs_first), with the others in module order, or last
+    (marker runs_last)."""
+    if item.get_closest_marker("runs_first"):
+        return 0
+    return 2 if item.get_closest_marker("runs_last") else 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselects the tests this scenario does not run (Molecule names every module on the
     command line, so `collect_ignore` cannot leave them out)."""
@@ -156,10 +164,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if here(item)]
-    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+    items.sort(key=run_position)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "runs_first: runs before every other test of the scenario")
     config.addinivalue_line("markers", "runs_last: runs after every other test of the scenario")
 
 
