@@ -28,9 +28,16 @@ from conftest import (
     parse_curl,
     run_playbook,
     scenario_apps,
+    scenario_name,
 )
 
-from harness.common import APP_PLAYBOOK, DEPLOY_PLAYBOOK, LOGS_PLAYBOOK, ROLLBACK_PLAYBOOK
+from harness.common import (
+    APP_PLAYBOOK,
+    DEPLOY_PLAYBOOK,
+    LOGS_PLAYBOOK,
+    ROLLBACK_PLAYBOOK,
+    play_recap,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -195,12 +202,15 @@ def test_the_logs_of_one_app_are_its_own(
     assert f"live: {DEMO_APP}-" not in result.stdout
 
 
-def test_a_day2_playbook_asks_which_app_when_there_are_several() -> None:
+def test_a_day2_playbook_asks_which_app_when_there_are_several(host: testinfra.host.Host) -> None:
     """Nothing is changed: the run stops in its validation, naming the apps."""
+    live = live_release(host)
     result = run_playbook(DEPLOY_PLAYBOOK, {"app": ""})
     assert result.returncode != 0
     output = result.stdout + result.stderr  # a failed task's message goes to stderr
     assert "several apps (app, hello): name one with -e app=<name>" in output
+    assert play_recap(result.stdout)[f"fd-{scenario_name()}-server"]["changed"] == 0
+    assert live_release(host) == live
 
 
 @pytest.mark.runs_last
