@@ -9,7 +9,7 @@ SCENARIOS ?= default traefik
 AAR_DOC := aar-doc --config-file .aar_doc.yml
 .DEFAULT_GOAL := demo
 
-.PHONY: help demo test test-vm bench bench-smoke setup images sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
+.PHONY: help demo test test-vm bench bench-smoke setup images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 help: ## This list of targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
@@ -18,7 +18,7 @@ demo: images sandbox ## Fresh machine -> local sandbox server serving the demo a
 
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
-test-vm: images ## The Molecule scenario on a cloud-like VM under QEMU (about 30 min under emulation; its own CI stage)
+test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 30 min under emulation; its own CI stage)
 	molecule test -s vm
 
 setup: ## Host packages, Docker engine, Python tools and collections
@@ -34,7 +34,10 @@ sandbox: ## Bring the sandbox up and provision it with site.yml
 sandbox-down: ## Remove the sandbox
 	python -m harness.sandbox down
 
-vm: setup ## Boot a cloud-like Debian 13 VM (QEMU) from the cached image; SSH on 127.0.0.1
+vm-image: setup ## Build the VM's disk image from Debian's packages (once per inputs, cached in .cache/vm)
+	python -m harness.vm image
+
+vm: vm-image ## Boot a cloud-like Debian 13 VM (QEMU) from the cached image; SSH on 127.0.0.1
 	python -m harness.vm up
 
 vm-down: ## Power the VM off and remove its overlay

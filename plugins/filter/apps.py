@@ -218,6 +218,14 @@ def runs(apps: list[dict[str, Any]], inherited: dict[str, Any]) -> list[dict[str
     return [{**app, "settings": app_settings(app, inherited)} for app in apps]
 
 
+def run_vars(app_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The app role's variables of each run (runs): its settings, and the prefix of its route
+    (app_apps_path_prefix), as apps.yml binds them for the run's tasks."""
+    return [
+        {**run["settings"], "app_apps_path_prefix": run.get("path_prefix", "")} for run in app_runs
+    ]
+
+
 def removals(
     apps: list[dict[str, Any]], found: Iterable[str], legacy_name: str = "app"
 ) -> list[dict[str, Any]]:
@@ -273,6 +281,7 @@ class FilterModule:
             "fastapi_app_pick": pick,
             "fastapi_app_settings": app_settings,
             "fastapi_app_runs": runs,
+            "fastapi_app_run_vars": run_vars,
             "fastapi_app_removals": removals,
             "fastapi_apps_found": found_on_server,
             "fastapi_proxy_apps": proxy_apps,

@@ -4,6 +4,7 @@ problem named at once."""
 from __future__ import annotations
 
 import pytest
+import yaml
 from ansible.errors import AnsibleActionFail
 from ansible_collections.fastapi_deploy.toolkit.plugins.action import role_input
 
@@ -48,3 +49,23 @@ def test_only_the_rules_that_do_not_hold_are_reported_in_order() -> None:
         {"valid": "False", "rule": "demo_c: must be  a\n  port"},
     ]
     assert role_input.rule_problems(rules) == ["demo_b: must be set", "demo_c: must be a port"]
+
+
+def test_a_roles_rules_are_those_of_its_role_input_task() -> None:
+    rules = [{"valid": "{{ demo_port | int > 0 }}", "rule": "demo_port: not a port"}]
+    tasks = [
+        {"name": "Something else", "ansible.builtin.debug": {"msg": "hi"}},
+        {"name": "Check", "fastapi_deploy.toolkit.role_input": {"rules": rules}},
+    ]
+    assert role_input.validate_rules(tasks) == rules
+
+
+def test_a_role_without_a_validate_task_has_no_rules() -> None:
+    assert role_input.validate_rules(None) == []
+    assert role_input.validate_rules([{"ansible.builtin.debug": {"msg": "hi"}}]) == []
+
+
+def test_every_role_with_a_validate_file_has_rules_there() -> None:
+    for validate in role_input.ROLES_DIR.glob("*/tasks/validate.yml"):
+        tasks = yaml.safe_load(validate.read_text())
+        assert role_input.validate_rules(tasks), validate

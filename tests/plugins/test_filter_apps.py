@@ -275,3 +275,13 @@ def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run
     assert set(inherited) == expected
     assert passed == expected
     assert expected <= set(options)
+
+
+def test_each_runs_variables_are_its_settings_and_its_routes_prefix() -> None:
+    apps = filters.normalise(TWO_ENVIRONMENTS, "app", [], "")
+    run_vars = filters.run_vars(filters.runs(apps, INHERITED))
+    assert [variables["app_name"] for variables in run_vars] == ["staging", "production"]
+    assert [variables["app_workers"] for variables in run_vars] == [2, 4]
+    assert [variables["app_apps_path_prefix"] for variables in run_vars] == [
+        app.get("path_prefix", "") for app in apps
+    ]
