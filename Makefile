@@ -67,7 +67,7 @@ unit: setup ## Unit tests of the app, the plugins and the bench; the collection'
 	pytest -q tests/app tests/plugins tests/roles tests/bench tests/collection tests/playbooks
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
-	pytest -q tests/harness
+	pytest -q --durations=15 tests/harness
 
 molecule: images ## The Molecule scenarios in SCENARIOS, one after another
 	for scenario in $(SCENARIOS); do molecule test -s "$$scenario"; done
