@@ -63,8 +63,8 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 	  && { diff -ru roles "$$drift/roles" || { echo "lint: a role README drifted from its meta/argument_specs.yml: run make role-docs" >&2; rm -rf "$$drift"; exit 1; }; } \
 	  && rm -rf "$$drift"
 
-unit: setup ## Unit tests of the app, the plugins and the bench; the collection's build (no images needed)
-	pytest -q tests/app tests/plugins tests/roles tests/bench tests/collection tests/playbooks
+unit: setup ## Unit tests of the app, the plugins, the bench and the load generator; the collection's build (no images needed)
+	pytest -q tests/app tests/plugins tests/roles tests/bench tests/loadgen tests/collection tests/playbooks
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q --durations=15 tests/harness

@@ -7,6 +7,7 @@ root_path, so they render behind a prefix-stripping proxy and on a server withou
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import fastapi_offline
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, status
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -89,6 +90,30 @@ async def receive_upload(request: Request) -> dict[str, int]:
     """Reads the whole request body and says how large it was (the proxy's body limit is tested
     against it)."""
     return {"bytes": len(await request.body())}
+
+
+# The longest a slow request may take: long enough to span a deploy's switch, short enough that
+# nobody can hold a worker for long with it.
+SLOW_MAX_SECONDS = 30.0
+
+
+@app.get("/slow")
+async def slow(
+    seconds: Annotated[float, Query(ge=0, le=SLOW_MAX_SECONDS)] = 2.0,
+) -> dict[str, str | float]:
+    """Answers after `seconds`: a long request, as a report or an export would be."""
+    await asyncio.sleep(seconds)
+    return {"slept": seconds, "release": os.environ.get("APP_RELEASE", "dev")}
+
+
+@app.websocket("/ws")
+async def echo(websocket: WebSocket) -> None:
+    """Echoes each text message with the release that answered it: a long-lived connection, as
+    a live view or a chat would hold."""
+    await websocket.accept()
+    release = os.environ.get("APP_RELEASE", "dev")
+    async for text in websocket.iter_text():
+        await websocket.send_json({"echo": text, "release": release})
 
 
 @app.get("/request-info")

@@ -72,3 +72,18 @@ def test_docs_pages_reference_prefixed_local_assets(prefixed_client: TestClient,
 )
 def test_docs_assets_are_served_locally(client: TestClient, asset: str) -> None:
     assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_a_slow_request_answers_after_the_time_asked(client: TestClient) -> None:
+    assert client.get("/slow", params={"seconds": 0.2}).json()["slept"] == 0.2
+
+
+def test_a_slow_request_is_bounded(client: TestClient) -> None:
+    assert client.get("/slow", params={"seconds": 3600}).status_code == 422
+
+
+def test_the_websocket_echoes_each_message_with_the_release(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as websocket:
+        for text in ("one", "two"):
+            websocket.send_text(text)
+            assert websocket.receive_json() == {"echo": text, "release": "dev"}
