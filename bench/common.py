@@ -50,6 +50,9 @@ class Settings:
     deploys: int = 2
     renewals: int = 3
     load_concurrency: int = 2
+    # The clients during a deploy's switch: one of each kind harness/loadgen.py has, so that a
+    # switch that fails any kind of client shows (issue: zero failed requests for every client).
+    switch_clients: str = "keepalive=1,fresh=1,post=1,long=1,websocket=1"
     settle_s: float = 2.0
     # The database section's stated size: this many notes (bench/database.py).
     database_rows: int = 200_000

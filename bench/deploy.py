@@ -51,7 +51,9 @@ def deploy_version(name: str, extra_vars: Json) -> Json:
 def deploy_under_load(
     index: int, extra_vars: Json, settings: Settings, name: str = "deploy"
 ) -> Json:
-    with load(f"{name}-{index}", settings, limit=600, timeline=True) as result:
+    with load(
+        f"{name}-{index}", settings, limit=600, timeline=True, clients=settings.switch_clients
+    ) as result:
         time.sleep(settings.settle_s)
         deployed = deploy_version(f"{name}-{index + 1}", extra_vars)
         time.sleep(settings.settle_s)
@@ -72,6 +74,7 @@ def deploy_under_load(
         "total": result["total"],
         "failed": result["failed"],
         "retried": result["retried_stale_connections"],
+        "by_kind": result.get("by_kind", {}),
         "p50_ms": result["latency_p50_ms"],
         "p99_ms": result["latency_p99_ms"],
         "max_ms": result["latency_max_ms"],

@@ -172,14 +172,18 @@ def median_run(runs: list[Json]) -> Json:
 
 
 @contextmanager
-def load(name: str, settings: Settings, limit: float, timeline: bool = False) -> Iterator[Json]:
+def load(
+    name: str, settings: Settings, limit: float, timeline: bool = False, clients: str = ""
+) -> Iterator[Json]:
     """harness/loadgen.py in the sandbox-network client, verified HTTPS through the proxy, for
     as long as the block runs (at most `limit` s and MAX_LOAD_REQUESTS); the report is filled
-    in when the block ends."""
+    in when the block ends. `clients`: the kinds of client (loadgen's --clients), by default
+    settings.load_concurrency keep-alive ones."""
     marker = f"/tmp/bench-{name}-{uuid.uuid4().hex[:8]}"
     command = [
         "docker", "exec", CLIENT, "python3", "/tmp/loadgen.py", "--url", site_url(),
-        "--cafile", "/tmp/pebble-root.pem", "--concurrency", str(settings.load_concurrency),
+        "--cafile", "/tmp/pebble-root.pem",
+        "--clients", clients or f"keepalive={settings.load_concurrency}",
         "--duration", str(limit), "--max-requests", str(MAX_LOAD_REQUESTS),
         "--stop-file", f"{marker}.stop", "--ready-file", f"{marker}.ready",
         *(["--timeline"] if timeline else []),

@@ -276,7 +276,35 @@ def deploy_rows(data: Json | None) -> list[Row]:
             "0",
             failed == 0,
         ),
+        kinds_row(section, samples),
     ]
+
+
+def kinds_row(section: str, samples: list[Json]) -> Row:
+    """Each kind of client's failed (and retried, or reconnected) requests over the samples."""
+    kinds: dict[str, dict[str, int]] = {}
+    for sample in samples:
+        for kind, counts in sample.get("by_kind", {}).items():
+            total = kinds.setdefault(kind, dict.fromkeys(counts, 0))
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+    text = "; ".join(
+        f"{kind} {counts['failed']} of {counts['total']}"
+        + (f" (retried {counts['retried']})" if counts.get("retried") else "")
+        + (f" (reconnected {counts['reconnected']})" if counts.get("reconnected") else "")
+        for kind, counts in sorted(kinds.items())
+    )
+    clean = all(
+        counts["failed"] == counts.get("retried", 0) == counts.get("reconnected", 0) == 0
+        for counts in kinds.values()
+    )
+    return Row(
+        section,
+        "failed by kind of client (none retried)",
+        text or "-",
+        "0 each",
+        bool(kinds) and clean,
+    )
 
 
 def data_size(count: int) -> str:

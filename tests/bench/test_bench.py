@@ -279,3 +279,16 @@ def test_database_rows_state_the_size_and_judge_the_restore() -> None:
 def test_a_restore_that_lost_rows_misses_its_target() -> None:
     rows = {row.figure: row for row in report.database_rows(database_results(199_999))}
     assert rows["restore playbook (db_restore), app stopped to started"].met is False
+
+
+def test_a_switch_passes_only_when_no_kind_of_client_failed_or_was_retried() -> None:
+    clean = {"total": 10, "ok": 10, "failed": 0, "retried": 0, "reconnected": 0}
+    samples = [{"by_kind": {"post": clean, "fresh": clean}}, {"by_kind": {"post": clean}}]
+    row = report.kinds_row("deploy", samples)
+    assert row.met
+    assert row.value == "fresh 0 of 10; post 0 of 20"
+    retried = {**clean, "retried": 1}
+    assert not report.kinds_row("deploy", [{"by_kind": {"keepalive": retried}}]).met
+    failed = {**clean, "ok": 9, "failed": 1}
+    assert not report.kinds_row("deploy", [{"by_kind": {"post": failed}}]).met
+    assert not report.kinds_row("deploy", [{}]).met
