@@ -131,7 +131,9 @@ def test_missed_targets_are_listed() -> None:
 
 def test_plot_draws_each_deploy(tmp_path: Path) -> None:
     timeline = tmp_path / "timeline.json"
-    timeline.write_text(json.dumps([[0.1, 5.0, 200, "a"], [2.0, 300.0, 200, "b"], [2.1, 1, 0, ""]]))
+    timeline.write_text(
+        json.dumps([[0.1, 5.0, 200, "a", "post"], [2.0, 300.0, 200, "b"], [2.1, 1, 0, ""]])
+    )
     sample = {
         "index": 0, "started": 0.5, "finished": 3.0, "wall_s": 2.5, "failed": 1, "total": 3,
         "timeline_file": str(timeline),
@@ -291,4 +293,8 @@ def test_a_switch_passes_only_when_no_kind_of_client_failed_or_was_retried() -> 
     assert not report.kinds_row("deploy", [{"by_kind": {"keepalive": retried}}]).met
     failed = {**clean, "ok": 9, "failed": 1}
     assert not report.kinds_row("deploy", [{"by_kind": {"post": failed}}]).met
+    reconnected = {**clean, "reconnected": 2}
+    row = report.kinds_row("deploy", [{"by_kind": {"websocket": reconnected}}])
+    assert row.met
+    assert row.value == "websocket 0 of 10 (reconnected 2)"
     assert not report.kinds_row("deploy", [{}]).met
