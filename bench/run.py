@@ -29,7 +29,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from bench import (
     crash,
@@ -179,6 +179,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--recreate", action="store_true", help="replace a running sandbox")
     parser.add_argument("--reuse", action="store_true", help="use a running sandbox as it is")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox up at the end")
+    parser.add_argument("--deploys", type=int, help="deploys under load (default: the mode's)")
+    parser.add_argument(
+        "--switch-clients", help="the clients at each switch, as loadgen's --clients kind=count,..."
+    )
     args = parser.parse_args()
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
@@ -189,6 +193,10 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     settings = SMOKE if args.smoke else FULL
+    if args.deploys is not None:
+        settings = replace(settings, deploys=args.deploys)
+    if args.switch_clients:
+        settings = replace(settings, switch_clients=args.switch_clients)
     box = bench_box()
     if sandbox_exists() and not (args.reuse or args.recreate):
         raise SystemExit(

@@ -396,8 +396,16 @@ class Load:
     report: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
-        keys = ("total", "ok", "failed", "retried_stale_connections", "elapsed", "releases")
+        keys = (
+            "total", "ok", "failed", "retried_stale_connections", "elapsed", "releases", "by_kind",
+        )  # fmt: skip
         return json.dumps({key: self.report.get(key) for key in keys})
+
+
+# The clients at a switch (a deploy, a rollback, maintenance, another app's deploy, a renewal):
+# each kind harness/loadgen.py has, the long request (5 s) in flight across the switch.
+SWITCH_CLIENTS = "keepalive=2,fresh=1,post=1,long=1,websocket=1"
+SWITCH_LONG_PATH = "slow?seconds=5"
 
 
 @contextmanager
@@ -405,19 +413,21 @@ def load_through_proxy(
     site: Site,
     cafile: str,
     path: str = "/health",
-    concurrency: int = 4,
     limit: float = 600,
     max_per_connection: int = 0,
+    clients: str = SWITCH_CLIENTS,
 ) -> Iterator[Load]:
-    """Sends keep-alive GETs from the client container to the site for as long as the block
-    runs (at most `limit` seconds and 500 000 requests), then records the report. With
+    """Sends requests from the client container to the site for as long as the block runs (at
+    most `limit` seconds and 500 000 requests), then records the report. The GETs ask `path`;
+    the other kinds ask their paths beside it (POSTs, long requests, a WebSocket). With
     max_per_connection, each connection is replaced (a new TLS handshake) after that many."""
     container = f"fd-{scenario_name()}-client"
     marker = f"/tmp/load-{uuid.uuid4().hex}"
     subprocess.run(["docker", "cp", str(LOADGEN), f"{container}:{CLIENT_LOADGEN}"], check=True)
     command = [
         "docker", "exec", container, "python3", CLIENT_LOADGEN, "--url", site.url(path),
-        "--cafile", cafile, "--concurrency", str(concurrency), "--duration", str(limit),
+        "--cafile", cafile, "--clients", clients, "--long-path", SWITCH_LONG_PATH,
+        "--duration", str(limit),
         "--max-requests", "500000", "--stop-file", f"{marker}.stop", "--ready-file",
         f"{marker}.ready", "--max-per-connection", str(max_per_connection),
     ]  # fmt: skip
@@ -439,3 +449,13 @@ def load_through_proxy(
         subprocess.run(["docker", "exec", container, "touch", f"{marker}.stop"], check=False)
         output, _ = generator.communicate(timeout=limit + 60)
         load.report = json.loads(output) if output.strip() else {"failed": -1, "total": 0}
+
+
+def assert_every_client_served(load: Load) -> None:
+    """Every kind of client in the load was answered, and none failed or was retried: a GET
+    that a closed keep-alive connection made the client send again is a failure it saw."""
+    assert load.report["total"] > 0, load.summary()
+    assert load.report["failed"] == 0, load.report["failures"]
+    assert load.report["retried_stale_connections"] == 0, load.summary()
+    unanswered = [kind for kind, counts in load.report["by_kind"].items() if counts["ok"] == 0]
+    assert not unanswered, f"no answer for {unanswered}: {load.summary()}"

@@ -14,7 +14,13 @@ from subprocess import CompletedProcess
 
 import pytest
 import testinfra
-from conftest import Site, live_release, load_through_proxy, run_playbook
+from conftest import (
+    Site,
+    assert_every_client_served,
+    live_release,
+    load_through_proxy,
+    run_playbook,
+)
 
 from harness.common import (
     DEPLOY_PLAYBOOK,
@@ -156,7 +162,7 @@ def test_a_second_deploy_meeting_the_lock_fails_naming_its_holder_and_the_first_
     assert second.returncode != 0
     assert "is held by first@ci (deploy of release locked, since" in output_of(second)
     assert results["first"].returncode == 0, output_of(results["first"])[-3000:]
-    assert load.report["total"] > 0 and load.report["failed"] == 0, load.report["failures"]
+    assert_every_client_served(load)
     assert live_release(host)["release"] == "locked"
     assert not host.file(LOCK).exists
 

@@ -96,23 +96,29 @@ def leftovers(
     states_dir: str,
     upstream_file: dict[str, str],
 ) -> list[str]:
-    """The upstream states and upstream files on the server (`found`) that no route served any
-    more uses: those of apps marked absent, and those of apps no longer declared at all. Other
-    files beside them (Traefik's routes.yml) stay."""
+    """The upstream states, upstream files and their target files (Caddy's host files) on the
+    server (`found`) that no route served any more uses: those of apps marked absent, and those
+    of apps no longer declared at all. Other files beside them (Traefik's routes.yml) stay."""
     served = present(all_routes)
+    patterns = [upstream_file["path"], upstream_file.get("target", "")]
+    patterns = [pattern for pattern in patterns if pattern]
     kept = {route["upstream_state_file"] for route in served} | {
-        upstream_file["path"].replace("NAME", route["name"]) for route in served
+        pattern.replace("NAME", route["name"]) for route in served for pattern in patterns
     }
     absent = {r["upstream_state_file"] for r in all_routes if r["state"] != "present"}
-    prefix = f"{upstream_file['dir'].rstrip('/')}/{upstream_file['prefix']}"
     states = f"{states_dir.rstrip('/')}/"
     ours = {
         path
         for path in found
-        if path.startswith(states)
-        or (path.startswith(prefix) and path.endswith(upstream_file["suffix"]))
+        if path.startswith(states) or any(_fits(path, pattern) for pattern in patterns)
     }
     return sorted((ours | absent) - kept)
+
+
+def _fits(path: str, pattern: str) -> bool:
+    """Whether path is pattern's file for some app (NAME standing for its name)."""
+    before, _, after = pattern.partition("NAME")
+    return path.startswith(before) and path.endswith(after) and len(path) > len(before + after)
 
 
 class FilterModule:

@@ -87,6 +87,7 @@ def test_a_deploy_moves_its_own_route_or_the_only_one() -> None:
 CADDY_UPSTREAM = {
     "dir": "/etc/fastapi-proxy/caddy/upstreams", "prefix": "", "suffix": ".caddy",
     "path": "/etc/fastapi-proxy/caddy/upstreams/NAME.caddy",
+    "target": "/etc/fastapi-proxy/caddy/upstreams/NAME.host",
 }  # fmt: skip
 TRAEFIK_UPSTREAM = {
     "dir": "/etc/fastapi-proxy/traefik/dynamic", "prefix": "upstream-", "suffix": ".yml",
@@ -118,11 +119,14 @@ def test_leftovers_are_the_upstreams_of_apps_no_longer_routed_and_nothing_else()
         "/etc/fastapi-proxy/caddy/upstreams/app.caddy",
         "/etc/fastapi-proxy/caddy/upstreams/two.caddy",
         "/etc/fastapi-proxy/caddy/upstreams/gone.caddy",
+        "/etc/fastapi-proxy/caddy/upstreams/two.host",
+        "/etc/fastapi-proxy/caddy/upstreams/gone.host",
     ]
     assert filters.leftovers(
         found, declared_routes(), "/etc/fastapi-proxy/upstreams", CADDY_UPSTREAM
     ) == [
         "/etc/fastapi-proxy/caddy/upstreams/gone.caddy",
+        "/etc/fastapi-proxy/caddy/upstreams/gone.host",
         "/etc/fastapi-proxy/upstreams/forgotten",
         "/etc/fastapi-proxy/upstreams/gone",
     ]

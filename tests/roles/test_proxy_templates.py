@@ -109,12 +109,17 @@ def test_maintenance_keeps_each_apps_check_path_for_operators_in_caddy() -> None
     assert caddyfile.count("status 503") == 2
 
 
-def test_a_caddy_upstream_file_forwards_to_its_release_and_drops_forged_headers() -> None:
+def test_a_caddy_upstream_file_forwards_to_the_switched_host_and_drops_forged_headers() -> None:
     snippet = render(
         "upstream.caddy.j2", proxy_route_item=TWO_APPS[1], proxy_route_upstream="notes-1-ab:8000"
     )
-    assert "reverse_proxy notes-1-ab:8000 {" in snippet
+    # The host is read at each request from the file a switch rewrites: no reload.
+    assert "reverse_proxy {file./etc/caddy/upstreams/notes.host}:8000 {" in snippet
     assert "header_up -Forwarded" in snippet
+
+
+def test_a_caddy_host_file_names_the_upstream_host_alone() -> None:
+    assert render("upstream-host.j2", proxy_route_upstream="notes-1-ab:8000") == "notes-1-ab\n"
 
 
 def traefik_routes(**overrides: Any) -> dict[str, Any]:  # noqa: ANN401 - any variable
