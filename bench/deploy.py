@@ -97,3 +97,24 @@ def measure_deploy(settings: Settings) -> Json:
             for index in range(settings.deploys)
         ]
     return {"idle": idle, "samples": samples}
+
+
+def measure_switches(settings: Settings, engine: str) -> Json:
+    """settings.deploys code-only deploys under load with `engine` serving: the switch on an
+    engine other than the default one (its deploy section measures the rest)."""
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as directory:
+        stamp = time.strftime("%Y%m%d%H%M%S")
+        samples = [
+            deploy_under_load(
+                index,
+                # The sandbox's inventory names the default engine.
+                {
+                    **source_vars(app_version(Path(directory), f"v{stamp}-{engine}-{index}")),
+                    "proxy_engine": engine,
+                },
+                settings,
+                name=f"deploy-{engine}",
+            )
+            for index in range(settings.deploys)
+        ]
+    return {"samples": samples}

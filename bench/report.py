@@ -280,6 +280,27 @@ def deploy_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def switch_deploy_rows(engine: str, data: Json | None) -> list[Row]:
+    """The deploys under load with another engine than the default one serving."""
+    section = f"deploy ({engine})"
+    if not data or not data.get("samples"):
+        return [not_measured(section, "failed requests under load during it", data, "0")]
+    samples = data["samples"]
+    failed = sum(sample["failed"] for sample in samples)
+    total = sum(sample["total"] for sample in samples)
+    retried = sum(sample["retried"] for sample in samples)
+    return [
+        Row(
+            section,
+            "failed requests under load during it",
+            f"{failed} of {total} over {len(samples)} deploys (keep-alive retries: {retried})",
+            "0",
+            failed == 0,
+        ),
+        kinds_row(section, samples),
+    ]
+
+
 def kinds_row(section: str, samples: list[Json]) -> Row:
     """Each kind of client's failed and retried requests over the samples. A WebSocket that the
     old release closed cleanly as it stopped, reopened and its message sent again, is shown
@@ -485,6 +506,9 @@ def rows(results: Json) -> list[Row]:
     for engine in engines:
         table += crash_rows(engine, sections.get(f"crash.{engine}"))
     table += deploy_rows(sections.get("deploy"))
+    for engine in engines:
+        if engine != DEFAULT_ENGINE:
+            table += switch_deploy_rows(engine, sections.get(f"deploy.{engine}"))
     table += registry_rows(sections.get("registry"), sections.get("deploy"))
     for engine in engines:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))

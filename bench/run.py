@@ -132,11 +132,15 @@ def measure_engine(
         ("renewal", lambda: renewal.measure_renewal(engine, box, settings)),
         ("database", lambda: database.measure_database(live_container(), settings)),
     ]
-    per_engine = {"throughput", "crash", "renewal"}
+    if engine != report.DEFAULT_ENGINE:
+        # The switch under every kind of client, on this engine too.
+        plan.append(("deploy.switches", lambda: deploy.measure_switches(settings, engine)))
+    per_engine = {"throughput", "crash", "renewal", "deploy.switches"}
     for name, measure in plan:
-        if name not in wanted or (engine != report.DEFAULT_ENGINE and name not in per_engine):
+        section = name.partition(".")[0]
+        if section not in wanted or (engine != report.DEFAULT_ENGINE and name not in per_engine):
             continue
-        run_section(results, f"{name}.{engine}" if name in per_engine else name, measure)
+        run_section(results, f"{section}.{engine}" if name in per_engine else name, measure)
 
 
 def run_bench(box: sandbox.Sandbox, settings: Settings, args: argparse.Namespace) -> Json:

@@ -30,8 +30,8 @@ MOLECULE_BASE_CONFIG = REPO_DIR / ".config" / "molecule" / "config.yml"
 SANDBOX_INVENTORY = "inventory/sandbox/hosts.yml"
 # The tasks a run may take on the sandbox (one app and the database), read from its play recap
 # (ok + skipped: the same on every machine). A run that needs more is a regression; the goal is
-# 70 for the rerun and 45 for a code-only deploy (docs/lab.md, "Task budgets").
-TASK_BUDGETS = {"site_rerun": 82, "deploy_code_only": 51}
+# 70 for the rerun (docs/lab.md, "Task budgets"); a code-only deploy met its goal of 45.
+TASK_BUDGETS = {"site_rerun": 82, "deploy_code_only": 44}
 SITE_PLAYBOOK = "site.yml"
 APP_PLAYBOOK = "playbooks/app.yml"
 DEPLOY_PLAYBOOK = "playbooks/deploy.yml"

@@ -3,13 +3,16 @@ domains, which route a deploy moves, decided in one tested place.
 
 Each app has its own upstream (where its route forwards): a state file, and an engine file the
 main configuration includes (Caddy: an imported snippet; Traefik: a watched file with its
-service). A deploy of one app rewrites only those two files of that app; the main configuration
-(sites, domains, prefixes) changes only with the inventory.
+service; Caddy's forwards to the host named in a file beside it). A deploy of one app rewrites
+only that app's files; the main configuration (sites, domains, prefixes) changes only with the
+inventory.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ansible.errors import AnsibleFilterError
 
 
 def routes(
@@ -80,14 +83,19 @@ def sites(all_routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def pick(all_routes: list[dict[str, Any]], name: str) -> dict[str, Any]:
     """The route a deploy of the app `name` moves: the one of that name, or the only one (an
-    inventory with one app, whatever its app_name)."""
+    inventory with one app, whatever its app_name). None: the proxy serves no such app, and the
+    run stops before any file changes."""
     served = present(all_routes)
     named = [route for route in served if route["name"] == name]
     if named:
         return named[0]
     if len(served) == 1:
         return served[0]
-    return {}
+    names = ", ".join(route["name"] for route in served) or "none"
+    raise AnsibleFilterError(
+        f"proxy_route_app: the proxy has no route for the app '{name}' (routes: {names}). Run "
+        "site.yml (or the proxy role with this inventory's apps) first."
+    )
 
 
 def leftovers(

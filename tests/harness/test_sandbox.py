@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from harness import sandbox
 from harness.common import (
+    DEPLOY_PLAYBOOK,
     REPO_DIR,
     SITE_PLAYBOOK,
     TASK_BUDGETS,
+    app_version,
     play_recap,
     run_playbook,
     task_names,
@@ -81,6 +84,17 @@ def test_a_site_rerun_changes_nothing_within_its_task_budget(sandbox_up: None) -
     server = play_recap(result.stdout)[SANDBOX.server]
     assert server["changed"] == 0, result.stdout[-3000:]
     assert server["tasks"] <= TASK_BUDGETS["site_rerun"], "\n".join(task_names(result.stdout))
+
+
+def test_a_code_only_deploy_goes_live_within_its_task_budget(
+    sandbox_up: None, tmp_path: Path
+) -> None:
+    source = app_version(tmp_path, "budget")
+    result = run_playbook(DEPLOY_PLAYBOOK, extra_vars={"app_source_dir": str(source)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    server = play_recap(result.stdout)[SANDBOX.server]
+    assert server["tasks"] <= TASK_BUDGETS["deploy_code_only"], "\n".join(task_names(result.stdout))
+    assert "Build the app image" in result.stdout  # a real build, not the image found again
 
 
 def test_down_removes_every_container_and_network(sandbox_up: None) -> None:

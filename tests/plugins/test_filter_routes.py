@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import routes as filters
 
 STATE_FILE = "/etc/fastapi-proxy/upstream"
@@ -78,7 +80,10 @@ def test_absent_apps_get_no_site() -> None:
 def test_a_deploy_moves_its_own_route_or_the_only_one() -> None:
     found = routes([app("one", ["a.example.com"]), app("two", ["b.example.com"])])
     assert filters.pick(found, "two")["name"] == "two"
-    assert filters.pick(found, "three") == {}
+    with pytest.raises(
+        AnsibleFilterError, match="no route for the app 'three' \\(routes: one, two\\)"
+    ):
+        filters.pick(found, "three")
     # An inventory with one app, whatever its app_name: the proxy's one route.
     (single,) = routes([])
     assert filters.pick([single], "api") == single
