@@ -83,8 +83,8 @@ def sites(all_routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def pick(all_routes: list[dict[str, Any]], name: str) -> dict[str, Any]:
     """The route a deploy of the app `name` moves: the one of that name, or the only one (an
-    inventory with one app, whatever its app_name). None: the proxy serves no such app, and the
-    run stops before any file changes."""
+    inventory with one app, whatever its app_name). An app the proxy serves no route for is an
+    error naming the routes there are: the run stops before any file changes."""
     served = present(all_routes)
     named = [route for route in served if route["name"] == name]
     if named:
