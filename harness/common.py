@@ -31,7 +31,7 @@ SANDBOX_INVENTORY = "inventory/sandbox/hosts.yml"
 # The tasks a run may take on the sandbox (one app and the database), read from its play recap
 # (ok + skipped: the same on every machine). A run that needs more is a regression; the goal is
 # 70 for the rerun (docs/lab.md, "Task budgets"); a code-only deploy met its goal of 45.
-TASK_BUDGETS = {"site_rerun": 82, "deploy_code_only": 44}
+TASK_BUDGETS = {"site_rerun": 70, "deploy_code_only": 43}
 SITE_PLAYBOOK = "site.yml"
 APP_PLAYBOOK = "playbooks/app.yml"
 DEPLOY_PLAYBOOK = "playbooks/deploy.yml"
