@@ -451,7 +451,7 @@ def load_through_proxy(
         load.report = json.loads(output) if output.strip() else {"failed": -1, "total": 0}
 
 
-# A change of the proxy's configuration (maintenance on or off, an app's route removed) still
+# A change of the proxy's configuration (an app's route removed, the operators' networks) still
 # reloads Caddy, which closes idle client keep-alive connections: a client sends its GET again
 # (counted in the report, and printed), and a POST would be lost. Such tests load the site with
 # keep-alive GETs of the check path (the one maintenance leaves to the operator).
