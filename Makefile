@@ -69,5 +69,5 @@ unit: setup ## Unit tests of the app, the plugins, the bench and the load genera
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q --durations=15 tests/harness
 
-molecule: images ## The Molecule scenarios in SCENARIOS, one after another
-	for scenario in $(SCENARIOS); do molecule test -s "$$scenario"; done
+molecule: images ## The Molecule scenarios in SCENARIOS, side by side on their own subnets (logs printed at the end)
+	harness/molecule-side-by-side.sh $(SCENARIOS)
