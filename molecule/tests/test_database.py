@@ -185,30 +185,41 @@ def restored(
     client: testinfra.host.Host,
     site: Site,
     pebble_root: str,
-) -> str:
+) -> dict[str, Any]:
     """The database's container and volume destroyed, then the backup restored by the restore
-    playbook run verbosely (-vvv); its output."""
+    playbook run verbosely (-vvv): its output, and the health of the apps' containers the moment
+    it returned."""
     host.check_output(f"docker rm -f {database['container']}")
     host.check_output(f"docker volume rm {database['volume']}")
     gone = client.run(f"curl -fsS --max-time 20 --cacert {pebble_root} '{site.url('/notes')}'")
     assert gone.rc != 0  # the rows were really gone
     result = run_playbook(RESTORE_PLAYBOOK, {"postgres_restore_backup": backup[0]}, "-vvv")
     assert result.returncode == 0, playbook_output(result)[-3000:]
-    return playbook_output(result)
+    # Read the moment the playbook returned: the apps' containers, as they were.
+    apps = host.check_output("docker ps --quiet --filter label=fastapi-deploy.app").split()
+    health = [host.docker(app).inspect()["State"].get("Health", {}).get("Status") for app in apps]
+    return {"output": playbook_output(result), "apps_health": health}
+
+
+def test_the_restore_returns_when_the_apps_answer_their_health_checks(
+    restored: dict[str, Any],
+) -> None:
+    assert restored["apps_health"], "no app container found"
+    assert set(restored["apps_health"]) == {"healthy"}, restored["apps_health"]
 
 
 def test_rows_come_back_after_the_volume_is_lost_and_a_backup_restored(
-    written_rows: list[dict[str, Any]], restored: str, notes_api: Callable[..., Response]
+    written_rows: list[dict[str, Any]], restored: dict[str, Any], notes_api: Callable[..., Response]
 ) -> None:
     assert listed_notes(notes_api) == written_rows
 
 
 def test_passwords_are_not_in_the_verbose_backup_and_restore_output(
-    backup: tuple[str, str], restored: str, passwords: list[str]
+    backup: tuple[str, str], restored: dict[str, Any], passwords: list[str]
 ) -> None:
     assert "Dump the database now" in backup[1]  # the output is really there
-    assert "Try each role's password" in restored
-    for output in (backup[1], restored):
+    assert "Try each role's password" in restored["output"]
+    for output in (backup[1], restored["output"]):
         assert not [password for password in passwords if password in output]
 
 
