@@ -93,23 +93,18 @@ ENGINE_INDEPENDENT_TESTS = [
 REGISTRY_MODULES = ["test_registry.py"]
 
 
-# The database's tests run where the inventory puts PostgreSQL beside the app (the default
-# scenario). Its migration deploys are the pre-start command's tests for an image built on the
+# The database's tests run where the inventory puts PostgreSQL beside the app (both container
+# scenarios). Its migration deploys are the pre-start command's tests for an image built on the
 # server (a broken migration stops the deploy before the switch; a good one runs once under
-# load), as test_registry's are for a pulled image (traefik). There, the good one is also the
-# scenario's deploy under load (no failed request, every answer from the new release after it, the
-# old release kept for a rollback), so test_deploy's plain one runs only without a database
-# (traefik): each engine gets one deploy under load per CI run.
+# load), as test_registry's are for a pulled image (traefik). The good one is also each
+# scenario's deploy under load (no failed request, every answer from the new release after it,
+# the old release kept for a rollback).
 DATABASE_MODULES = ["test_database.py"]
-DEPLOY_TESTS_WITHOUT_A_DATABASE = [
-    "test_deploy.py::test_deploy_under_load_fails_no_request_and_ends_on_the_new_release",
-    "test_deploy.py::test_every_answer_after_a_deploy_comes_from_the_new_release",
-]
 
 
-# The several-apps tests run where the inventory lists its apps (fastapi_apps: the default
-# scenario). Their removal of an app runs last of all (marker runs_last): the app it removes is
-# gone for the rest of the scenario.
+# The several-apps tests run where the inventory lists its apps (fastapi_apps: both container
+# scenarios, molecule/container-apps-vars.yml). Their removal of an app runs last of all (marker
+# runs_last): the app it removes is gone for the rest of the scenario.
 MULTI_APP_MODULES = ["test_multi_app.py"]
 
 
@@ -136,8 +131,6 @@ def runs_here(test: str, scenario: str) -> bool:
         return bool(host_vars.get("postgres_enabled"))
     if module in MULTI_APP_MODULES:
         return bool(host_vars.get("fastapi_apps"))
-    if test in DEPLOY_TESTS_WITHOUT_A_DATABASE:
-        return not host_vars.get("postgres_enabled")
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)
 
