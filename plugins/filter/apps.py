@@ -21,8 +21,13 @@ from typing import Any
 
 # A name that is at once a valid container name prefix, file name, image repository component
 # and proxy route name: lower-case letters and digits, single '-' or '_' between them.
-NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")
-NAME_MAX = 32
+# An app's name (app_name, or a fastapi_apps entry's): it names containers, files and images.
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+NAME_MAX = 40
+NAME_RULE = (
+    f"up to {NAME_MAX} lower-case letters and digits, with single '.', '-' or '_' between them"
+    " (it names containers, files and images)"
+)
 # The proxy's rule for a path prefix (roles/proxy/tasks/validate.yml).
 PREFIX_PATTERN = re.compile(r"^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$")
 STATES = ("present", "absent")
@@ -51,6 +56,13 @@ OWN_ONLY = {
 PER_APP_PATHS = ("app_state_file", "app_config_dir", "app_image_name", "app_build_dir")
 
 
+def name_problem(name: str) -> str:
+    """What is wrong with an app's name: "" for a good one, else the rule it breaks."""
+    if len(name) <= NAME_MAX and NAME_PATTERN.match(name):
+        return ""
+    return f"'{name}' must be {NAME_RULE}"
+
+
 def _label(entry: Any, index: int) -> str:  # noqa: ANN401 - the inventory's data, any shape
     name = entry.get("name") if isinstance(entry, dict) else None
     return f"'{name}'" if isinstance(name, str) and name else f"#{index + 1}"
@@ -65,11 +77,8 @@ def _entry_problems(entry: Any, index: int) -> list[str]:  # noqa: ANN401 - any 
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         problems.append(f"fastapi_apps: entry {label} has no name")
-    elif len(name) > NAME_MAX or not NAME_PATTERN.match(name):
-        problems.append(
-            f"fastapi_apps: app {label}: the name must be up to {NAME_MAX} lower-case letters and"
-            " digits, with single '-' or '_' between them (it names containers, files and images)"
-        )
+    elif name_problem(name):
+        problems.append(f"fastapi_apps: app {label}: the name must be {NAME_RULE}")
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         problems.append(
@@ -277,6 +286,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "fastapi_apps_problems": problems,
+            "fastapi_app_name_problem": name_problem,
             "fastapi_apps": normalise,
             "fastapi_app_pick": pick,
             "fastapi_app_settings": app_settings,

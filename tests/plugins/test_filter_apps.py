@@ -93,18 +93,21 @@ def test_an_absent_app_claims_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["API", "my app", "api-", "-api", "a..b", "a/b", "a.b", "x" * 33, "", 7]
+    "name", ["API", "my app", "api-", "-api", "a..b", "a/b", "a.-b", "x" * 41, "", 7]
 )
 def test_a_name_that_cannot_name_a_container_or_file_is_refused(name: object) -> None:
     found = problems_of([{"name": name, "domains": ["example.com"]}])
     assert len(found) == 1
     assert found[0].startswith("fastapi_apps: ")
     assert "name" in found[0]
+    if isinstance(name, str):  # app_name's check (roles/app/tasks/validate.yml): the same rule
+        assert "up to 40 lower-case letters and digits" in filters.name_problem(name)
 
 
-@pytest.mark.parametrize("name", ["api", "api-v2", "shop_backend", "a1", "x" * 32])
+@pytest.mark.parametrize("name", ["api", "api-v2", "shop_backend", "a1", "api.v2", "x" * 40])
 def test_a_name_fit_for_containers_files_and_images_is_accepted(name: str) -> None:
     assert problems_of([{"name": name, "domains": ["example.com"]}]) == []
+    assert filters.name_problem(name) == ""
 
 
 def test_unknown_settings_state_domains_and_prefix_are_refused_naming_the_app() -> None:
