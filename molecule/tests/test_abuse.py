@@ -304,8 +304,14 @@ def test_malformed_chunked_body_is_a_client_error(
 
 
 def test_proxy_logs_no_query_string_or_credential_header(
-    malformed_chunked_request: BrokenRequest,
+    host: testinfra.host.Host, malformed_chunked_request: BrokenRequest, proxy_engine: str
 ) -> None:
+    # What was logged is the proxy's log of that request: Caddy logs its error with the query
+    # string replaced; Traefik keeps no access log at all (its static configuration has none).
+    if proxy_engine == "caddy":
+        assert "(query removed)" in malformed_chunked_request.log, malformed_chunked_request.log
+    else:
+        assert "accessLog" not in host.file("/etc/fastapi-proxy/traefik/traefik.yml").content_string
     logged = [
         secret
         for secret in malformed_chunked_request.secrets
