@@ -97,6 +97,51 @@ BAD_INPUTS = {
     "negative connections per client": (
         {"firewall_connections_per_client": -1}, "firewall_connections_per_client",
     ),
+    "app name unfit for a container": ({"app_name": "My App"}, "app_name"),
+    "no proxy network for the app": ({"app_network": ""}, "app_network"),
+    "registry CA not a file": (
+        {"app_source_dir": "", "app_image": "registry.example.test/demo/app:1.0",
+         "app_registry_ca_file": "/nonexistent/registry-ca.pem"},
+        "app_registry_ca_file",
+    ),
+    "daemon options not a mapping": (
+        {"docker_daemon_options": "log-driver=local"}, "docker_daemon_options",
+    ),
+    "deploy user not a user name": (
+        {"hardening_deploy_user": "Deploy User"}, "hardening_deploy_user",
+    ),
+    "superuser password too short": (
+        {**DATABASE, "postgres_superuser_password": "short-pw"}, "postgres_superuser_password",
+    ),
+    "superuser password a default one": (
+        {**DATABASE, "postgres_superuser_password": "postgres"}, "postgres_superuser_password",
+    ),
+    "app database without a password": (
+        {**DATABASE, "postgres_app_password": ""}, "postgres_app_password",
+    ),
+    "app role reserved": ({**DATABASE, "postgres_app_user": "postgres"}, "postgres_app_user"),
+    "database container name unfit": (
+        {**DATABASE, "postgres_name": "Postgres DB"}, "postgres_name",
+    ),
+    "database memory limit not a size": (
+        {**DATABASE, "postgres_memory_limit": "0"}, "postgres_memory_limit",
+    ),
+    "no scheduled backup kept": ({**DATABASE, "postgres_backup_keep": 0}, "postgres_backup_keep"),
+    "backup directory relative": (
+        {**DATABASE, "postgres_backup_dir": "backups"}, "postgres_backup_dir",
+    ),
+    "backup name a path": (
+        {**DATABASE, "postgres_backup_name": "../escape"}, "postgres_backup_name",
+    ),
+    "restore of a path outside the backups": (
+        {**DATABASE, "postgres_restore_backup": "../../etc/shadow"}, "postgres_restore_backup",
+    ),
+    "proxy range not a range": (
+        {"proxy_network_dynamic_range": "172.31.240.128"}, "proxy_network_dynamic_range",
+    ),
+    "proxy memory limit not a size": ({"proxy_memory_limit": "lots"}, "proxy_memory_limit"),
+    "proxy timeout of zero": ({"proxy_idle_timeout": 0}, "proxy_idle_timeout"),
+    "negative request body limit": ({"proxy_max_request_body_mb": -1}, "proxy_max_request_body_mb"),
 }  # fmt: skip
 
 # What any run that got past validation would have left on the server.
