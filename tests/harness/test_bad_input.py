@@ -105,7 +105,7 @@ BAD_INPUTS = {
         "app_registry_ca_file",
     ),
     "daemon options not a mapping": (
-        {"docker_daemon_options": "log-driver=local"}, "docker_daemon_options",
+        {"docker_daemon_options": ["log-driver", "local"]}, "docker_daemon_options",
     ),
     "deploy user not a user name": (
         {"hardening_deploy_user": "Deploy User"}, "hardening_deploy_user",
