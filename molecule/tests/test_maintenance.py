@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import testinfra
 from conftest import (
     Response,
     Site,
@@ -26,6 +27,9 @@ RETRY_AFTER = str(role_defaults("proxy")["proxy_maintenance_retry_after"])
 # An operator's clients, on the check path that maintenance leaves to them: keep-alive GETs
 # (a reload would close their idle connections) and a new connection per GET.
 OPERATOR_CLIENTS = "keepalive=2,fresh=1"
+MAINTENANCE_STATE_FILE = role_defaults("proxy")["proxy_maintenance_state_file"].replace(
+    "{{ proxy_config_dir }}", role_defaults("proxy")["proxy_config_dir"]
+)
 
 
 def maintenance(on: bool, **extra_vars: object) -> None:
@@ -65,10 +69,17 @@ def test_maintenance_answers_503_with_retry_after_while_the_operator_still_reach
 
 
 def test_maintenance_off_restores_the_app_with_no_failed_request(
-    site: Site, pebble_root: str, client_address: str, https_get: Callable[..., Response]
+    host: testinfra.host.Host,
+    site: Site,
+    pebble_root: str,
+    client_address: str,
+    https_get: Callable[..., Response],
 ) -> None:
+    operator = {"proxy_maintenance_operator_ips": [f"{client_address}/32"]}
+    if not host.file(MAINTENANCE_STATE_FILE).exists:  # alone, not after the test above
+        maintenance(True, **operator)
     with load_through_proxy(site, pebble_root, clients=OPERATOR_CLIENTS) as load:
-        maintenance(False, proxy_maintenance_operator_ips=[f"{client_address}/32"])
+        maintenance(False, **operator)
     print(f"health checks while maintenance went off: {load.summary()}")
     assert https_get("/").status == 200
     assert_every_client_served(load)
