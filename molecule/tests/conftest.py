@@ -78,10 +78,38 @@ ENGINE_INDEPENDENT_MODULES = [
     "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
 # The same within a module: a release that fails before any switch (its health check, or its
-# container exiting) touches neither the proxy nor its configuration.
+# container exiting) touches neither the proxy nor its configuration; and the database's and the
+# several apps' tests that do not go through the proxy.
 ENGINE_INDEPENDENT_TESTS = [
     "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
     "test_deploy.py::test_release_whose_container_exits_fails_the_deploy_at_once",
+    # The database's own life: its backups, restore, container, network and versions; a broken
+    # migration stops the deploy before any switch. Traefik meets the database through the
+    # notes' requests and the migration deploy under load.
+    *(
+        f"test_database.py::{name}"
+        for name in (
+            "test_backup_is_root_only",
+            "test_failed_dump_leaves_the_backups_as_they_were",
+            "test_backup_timer_is_scheduled",
+            "test_scheduled_backups_keep_the_newest",
+            "test_the_restore_returns_when_the_apps_answer_their_health_checks",
+            "test_rows_come_back_after_the_volume_is_lost_and_a_backup_restored",
+            "test_passwords_are_not_in_the_verbose_backup_and_restore_output",
+            "test_restore_of_a_missing_backup_names_the_ones_there_are",
+            "test_database_killed_comes_back_with_its_data",
+            "test_database_port_is_published_nowhere",
+            "test_database_network_is_internal_and_not_the_proxy_network",
+            "test_port_5432_is_closed_from_outside",
+            "test_major_version_change_is_refused_and_leaves_the_database_running",
+            "test_minor_upgrade_replaces_the_container_and_keeps_every_row",
+            "test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving",
+        )
+    ),
+    # An app's audit line, its logs, the question which app: the app role's alone.
+    "test_multi_app.py::test_a_deploy_of_one_app_names_it_in_the_audit_log",
+    "test_multi_app.py::test_the_logs_of_one_app_are_its_own",
+    "test_multi_app.py::test_a_day2_playbook_asks_which_app_when_there_are_several",
 ]
 
 
@@ -127,10 +155,10 @@ def runs_here(test: str, scenario: str) -> bool:
         return False
     if module in REGISTRY_MODULES:
         return bool(host_vars.get("app_image"))
-    if module in DATABASE_MODULES:
-        return bool(host_vars.get("postgres_enabled"))
-    if module in MULTI_APP_MODULES:
-        return bool(host_vars.get("fastapi_apps"))
+    if module in DATABASE_MODULES and not host_vars.get("postgres_enabled"):
+        return False
+    if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
+        return False
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)
 
