@@ -101,12 +101,15 @@ def test_apps_sharing_a_domain_route_by_prefix_in_one_caddy_site() -> None:
     assert api < root
 
 
-def test_maintenance_keeps_each_apps_check_path_for_operators_in_caddy() -> None:
-    caddyfile = render("Caddyfile.j2", proxy_apps=TWO_APPS, proxy_maintenance_active=True)
+def test_caddy_maintenance_is_its_state_file_looked_for_at_each_request() -> None:
+    caddyfile = render("Caddyfile.j2", proxy_apps=TWO_APPS)
+    assert "root /etc/caddy-state" in caddyfile
+    assert "try_files /maintenance" in caddyfile
+    # Each app's check path stays open to the operators.
     assert "path /api/v1/health" in caddyfile
-    assert "@operator_notes {" in caddyfile
-    assert "import /etc/caddy/upstreams/notes.caddy" in caddyfile
-    assert caddyfile.count("status 503") == 2
+    assert caddyfile.count("status 503") == 2  # one maintenance page per site
+    # Turning maintenance on or off changes no configuration: no reload.
+    assert render("Caddyfile.j2", proxy_apps=TWO_APPS, proxy_maintenance_active=True) == caddyfile
 
 
 def test_a_caddy_upstream_file_forwards_to_the_switched_host_and_drops_forged_headers() -> None:
