@@ -86,11 +86,22 @@ def second_history(host: testinfra.host.Host) -> dict[str, Any]:
     return dict(json.loads(host.file(SECOND_STATE).content_string))
 
 
-def demo_route_files(host: testinfra.host.Host) -> tuple[str, str]:
-    """What routes the demo app: its upstream state and its Caddy upstream file."""
+# Where each engine's route of the demo app forwards: Caddy's upstream file and the host it reads
+# at each request, Traefik's upstream file.
+ENGINE_ROUTE_FILES = {
+    "caddy": [f"caddy/upstreams/{DEMO_APP}.caddy", f"caddy/upstreams/{DEMO_APP}.host"],
+    "traefik": [f"traefik/dynamic/upstream-{DEMO_APP}.yml"],
+}
+
+
+def demo_route_files(host: testinfra.host.Host, proxy_engine: str) -> tuple[str, ...]:
+    """What routes the demo app: its upstream state and the engine's files of its route."""
     return (
         host.file(DEMO_UPSTREAM).content_string,
-        host.file(f"/etc/fastapi-proxy/caddy/upstreams/{DEMO_APP}.caddy").content_string,
+        *(
+            host.file(f"/etc/fastapi-proxy/{path}").content_string
+            for path in ENGINE_ROUTE_FILES[proxy_engine]
+        ),
     )
 
 
@@ -122,14 +133,14 @@ def test_neither_app_believes_forged_forwarding_headers(
 
 @pytest.fixture(scope="module")
 def second_deployed_and_rolled_back_under_load_on_the_demo(
-    host: testinfra.host.Host, site: Site, pebble_root: str
+    host: testinfra.host.Host, site: Site, pebble_root: str, proxy_engine: str
 ) -> dict[str, Any]:
     """One deploy of the second app (a new release of the same image: the cheapest deploy that
     starts a new container and moves its route), then one rollback, while the client loads the
     demo app: what the demo app and its route were before and after, and what each run said."""
     second_before = second_history(host)
     demo = live_release(host)["live"]
-    before = {"started": started_at(host, demo), "route": demo_route_files(host)}
+    before = {"started": started_at(host, demo), "route": demo_route_files(host, proxy_engine)}
     with load_through_proxy(site, pebble_root) as load:
         deployed = run_playbook(DEPLOY_PLAYBOOK, {"app": SECOND, "app_release": "multi"})
         second_after_deploy = second_history(host)
@@ -139,7 +150,7 @@ def second_deployed_and_rolled_back_under_load_on_the_demo(
         "load": load, "deployed": deployed, "rolled_back": rolled_back,
         "second_before": second_before, "second_after_deploy": second_after_deploy,
         "second_after_rollback": second_history(host), "demo": demo, "before": before,
-        "after": {"started": started_at(host, demo), "route": demo_route_files(host),
+        "after": {"started": started_at(host, demo), "route": demo_route_files(host, proxy_engine),
                   "live": live_release(host)["live"]},
     }  # fmt: skip
 
