@@ -38,6 +38,7 @@ import statistics
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -327,6 +328,11 @@ def by_kind(workers: list[Worker]) -> dict[str, dict[str, int]]:
     return kinds
 
 
+def error_kind(error: str) -> str:
+    """What went wrong, without the details: the exception's name, or the unexpected status."""
+    return error.split(":", 1)[0]
+
+
 def summarise(samples: list[Sample], retries: int, wall_start: float, elapsed: float) -> dict:
     ok = [sample for sample in samples if not sample.error]
     failed = [sample for sample in samples if sample.error]
@@ -351,6 +357,8 @@ def summarise(samples: list[Sample], retries: int, wall_start: float, elapsed: f
         "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "latency_max_ms": round(max(latencies, default=0.0) * 1000, 2),
+        # Every failure, by the error's kind: the list below keeps only the first 50.
+        "failed_by_error": dict(Counter(error_kind(sample.error) for sample in failed)),
         "failures": [
             {"at": round(sample.started, 3), "kind": sample.kind, "error": sample.error}
             for sample in failed[:50]

@@ -6,6 +6,7 @@ ends: the next test starts from a healthy server.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 
 import pytest
@@ -14,8 +15,13 @@ from conftest import Site, live_release, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
-# Kills of the main process in a row, and the most any one may take to be served again.
+# Kills of the main process in a row; the median time until the site is served again, and the
+# most any one kill may take. On a quiet machine, kills spaced past Docker's restart back-off, a
+# kill is served again in about 1.2 s on either engine (`make bench`). Here the kills follow each
+# other (the back-off doubles) beside the other scenario on 2 cores: medians of 1.4 s (Caddy) and
+# 3.3 s (Traefik) were measured, the slowest kill 5.3 s.
 CRASHES = 3
+RECOVERY_MEDIAN_LIMIT_SECONDS = 5
 RECOVERY_LIMIT_SECONDS = 15
 
 
@@ -72,6 +78,7 @@ def test_app_comes_back_each_time_its_main_process_is_killed(
         recoveries.append(wait_until(served, 60, interval=0.1))
         assert restart_count(host) > restarts
     print(f"crash recovery (kill -9 -> 200 through the proxy), s: {recoveries}")
+    assert statistics.median(recoveries) <= RECOVERY_MEDIAN_LIMIT_SECONDS, recoveries
     assert max(recoveries) <= RECOVERY_LIMIT_SECONDS, recoveries
 
 

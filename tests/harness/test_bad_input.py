@@ -141,6 +141,9 @@ BAD_INPUTS = {
     ),
     "proxy memory limit not a size": ({"proxy_memory_limit": "lots"}, "proxy_memory_limit"),
     "proxy timeout of zero": ({"proxy_idle_timeout": 0}, "proxy_idle_timeout"),
+    "engine switch with no time for certificates": (
+        {"proxy_switch_certificate_timeout": 0}, "proxy_switch_certificate_timeout",
+    ),
     "negative request body limit": ({"proxy_max_request_body_mb": -1}, "proxy_max_request_body_mb"),
 }  # fmt: skip
 

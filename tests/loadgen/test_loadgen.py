@@ -104,6 +104,17 @@ def test_a_request_that_gets_no_answer_is_failed_and_named_by_kind(
         "websocket": True,
     }
     assert {failure["kind"] for failure in report["failures"]} <= {"fresh", "websocket"}
+    assert report["failed_by_error"] == {"ConnectionRefusedError": report["failed"]}
+
+
+def test_a_certificate_that_does_not_verify_is_a_failure_of_its_own_kind(demo_app: str) -> None:
+    """The demo app's certificate checked against the system's CAs, which did not issue it."""
+    report = run_loadgen(
+        demo_app, Path("/etc/ssl/certs/ca-certificates.crt"), "--duration", "1",
+        "--clients", "fresh=1",
+    )  # fmt: skip
+    assert report["ok"] == 0
+    assert report["failed_by_error"] == {"SSLCertVerificationError": report["failed"]}
 
 
 class AnswerThenClose(socketserver.BaseRequestHandler):

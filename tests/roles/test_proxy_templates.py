@@ -144,8 +144,15 @@ def test_each_app_has_its_routers_service_and_certificate_in_traefik() -> None:
     middlewares = routes["http"]["middlewares"]
     assert middlewares["strip-app"] == {"stripPrefix": {"prefixes": ["/api/v1"]}}
     assert "strip-notes" not in middlewares
-    # The services (where each route forwards) are in each app's own upstream file.
-    assert "services" not in routes["http"]
+    # The services the routes forward to are in each app's own upstream file; here only the
+    # new engine of an engine switch, to which the ACME challenges on port 80 go.
+    assert set(routes["http"]["services"]) == {"new-engine"}
+    assert routers["new-engine-challenge"] == {
+        "entryPoints": ["web"],
+        "rule": "(Host(`app.example.test`) || Host(`notes.example.test`))"
+        " && PathPrefix(`/.well-known/acme-challenge/`)",
+        "service": "new-engine",
+    }
 
 
 def test_one_app_keeps_its_certificate_request_in_traefik() -> None:
