@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -28,9 +27,9 @@ ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 ACTION_NAMES = ("role_input", "fastapi_deploy.toolkit.role_input")
 
 
-def spec_options(specs: dict[str, Any], entry_point: str) -> dict[str, Any]:
-    """The options of one entry point of a parsed meta/argument_specs.yml."""
-    entry = (specs.get("argument_specs") or {}).get(entry_point)
+def spec_options(specs: dict[str, Any] | None, entry_point: str) -> dict[str, Any]:
+    """The options of one entry point of a parsed meta/argument_specs.yml (None: no such file)."""
+    entry = ((specs or {}).get("argument_specs") or {}).get(entry_point)
     if entry is None:
         raise AnsibleActionFail(f"role_input: the role has no argument spec '{entry_point}'")
     return dict(entry.get("options") or {})
@@ -102,8 +101,9 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(
                 "role_input: runs inside a role (it reads the role's spec), or names the roles"
             )
-        spec_file = Path(role._role_path) / "meta" / "argument_specs.yml"
-        options = spec_options(yaml.safe_load(spec_file.read_text()), entry_point)
+        options = spec_options(
+            self._load(Path(role._role_path) / "meta" / "argument_specs.yml"), entry_point
+        )
         provided = self._templar.template(
             {name: task_vars[name] for name in options if name in task_vars}
         )

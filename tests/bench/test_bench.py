@@ -14,6 +14,8 @@ RECAP = """
 PLAY RECAP *********************************************************************
 fastapi-sandbox-server     : ok=112  changed=0    unreachable=0    failed=0    skipped=31   \
 rescued=0    ignored=0
+localhost                  : ok=1    changed=0    unreachable=0    failed=0    skipped=0    \
+rescued=0    ignored=0
 
 Saturday 22 November 2026  23:59:01 +0000 (0:00:00.210)       0:00:17.532 *****
 ===============================================================================
@@ -31,13 +33,18 @@ BENCH_JSON {"requests": 3000, "duration_us": 2000000, "bytes": 1, "errors": {"co
 """
 
 
-def test_recap_counts_ok_changed_and_the_tasks_run() -> None:
+def test_recap_counts_ok_changed_and_the_tasks_run_on_the_server() -> None:
     assert common.parse_recap(RECAP) == (112, 0, 143)
 
 
 def test_missing_recap_is_an_error() -> None:
     with pytest.raises(common.BenchError):
         common.parse_recap("ERROR! the playbook could not be found")
+
+
+def test_a_recap_of_the_controller_alone_is_an_error() -> None:
+    with pytest.raises(common.BenchError):
+        common.parse_recap(RECAP.replace("fastapi-sandbox-server", "localhost"))
 
 
 def test_profile_times_every_task() -> None:
