@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import redis
 
-AWKWARD = ['plain-password-1234', 'with "quotes" and \\ back', "slash/plus+equals=", "ü ß", "a\nb"]
+AWKWARD = ["plain-password-1234", 'with "quotes" and \\ back', "slash/plus+equals=", "ü ß", "a\nb"]
 
 
 def test_a_plain_password_is_quoted_as_it_is() -> None:
