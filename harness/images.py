@@ -258,6 +258,9 @@ IMAGES: tuple[Image, ...] = (
     # Stands in for the upstream postgres image (Debian 12's PostgreSQL 15); the postgres role
     # loads it from its archive in the scenarios.
     Image("postgres", "fastapi-deploy/postgres:15", "debian", archive=True),
+    # Stands in for the upstream redis:7 image (Debian 12's Redis 7.0); the redis role loads it
+    # from its archive in the scenarios.
+    Image("redis", "fastapi-deploy/redis:7", "debian", archive=True),
     # A private registry holding the demo app's image (the traefik scenario deploys from it).
     Image(
         "registry",

@@ -75,7 +75,7 @@ VM_ONLY_MODULES = ["test_reboot.py", "test_vm_instance.py"]
 # Traefik and back, both directions). The firewall and the hardening run on both releases.
 ENGINE_INDEPENDENT_MODULES = [
     "test_browser.py", "test_engine_switch.py", "test_operations.py", "test_preflight.py",
-    "test_secrets.py", "test_tags.py",
+    "test_redis.py", "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
 # The same within a module: a release that fails before any switch (its health check, or its
 # container exiting) touches neither the proxy nor its configuration; and the database's and the
@@ -129,6 +129,9 @@ REGISTRY_MODULES = ["test_registry.py"]
 # the old release kept for a rollback).
 DATABASE_MODULES = ["test_database.py"]
 
+# Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
+REDIS_MODULES = ["test_redis.py"]
+
 
 # The several-apps tests run where the inventory lists its apps (fastapi_apps: both container
 # scenarios, molecule/container-apps-vars.yml). Their removal of an app runs last of all (marker
@@ -156,6 +159,8 @@ def runs_here(test: str, scenario: str) -> bool:
     if module in REGISTRY_MODULES:
         return bool(host_vars.get("app_image"))
     if module in DATABASE_MODULES and not host_vars.get("postgres_enabled"):
+        return False
+    if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
         return False
     if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
         return False
