@@ -60,8 +60,9 @@ def test_tags_still_check_the_input_first(app_only: str) -> None:
 def test_skipping_hardening_runs_every_other_concern(
     without_hardening: str, inventory_vars: dict[str, Any]
 ) -> None:
-    database = {"postgres"} if inventory_vars.get("postgres_enabled") else set()
-    assert roles_that_acted(without_hardening) == set(ROLES) - {"hardening"} | database
+    data_services = {"postgres"} if inventory_vars.get("postgres_enabled") else set()
+    data_services |= {"redis"} if inventory_vars.get("redis_enabled") else set()
+    assert roles_that_acted(without_hardening) == set(ROLES) - {"hardening"} | data_services
 
 
 @pytest.mark.parametrize("run", ["app_only", "without_hardening"])

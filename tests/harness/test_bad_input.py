@@ -144,6 +144,12 @@ BAD_INPUTS = {
     "engine switch with no time for certificates": (
         {"proxy_switch_certificate_timeout": 0}, "proxy_switch_certificate_timeout",
     ),
+    "redis without a password": ({"redis_enabled": True, "redis_password": ""}, "redis_password"),
+    "redis eviction policy unknown": (
+        {"redis_enabled": True, "redis_password": "a-long-enough-password",
+         "redis_maxmemory_policy": "lru"},
+        "redis_maxmemory_policy",
+    ),
     "negative request body limit": ({"proxy_max_request_body_mb": -1}, "proxy_max_request_body_mb"),
 }  # fmt: skip
 
