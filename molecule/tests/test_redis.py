@@ -9,6 +9,7 @@ import json
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -110,31 +111,39 @@ def test_redis_answers_with_the_password(host: testinfra.host.Host, redis: dict[
     assert cli(host, redis, "ping") == "PONG"
 
 
-def test_a_job_survives_a_restart_of_the_container(
-    host: testinfra.host.Host, redis: dict[str, Any]
+def assert_a_job_survives(
+    host: testinfra.host.Host, redis: dict[str, Any], disrupt: Callable[[], object]
 ) -> None:
+    """A job pushed before `disrupt` is still queued once Redis answers again."""
     key, value = f"test:job:{uuid.uuid4().hex}", uuid.uuid4().hex
     cli(host, redis, "rpush", key, value)
-    host.check_output(f"docker restart {redis['container']}")
+    disrupt()
     wait_until(lambda: answers(host, redis), 60)
     assert cli(host, redis, "lrange", key, "0", "-1") == value
     cli(host, redis, "del", key)
+
+
+def test_a_job_survives_a_restart_of_the_container(
+    host: testinfra.host.Host, redis: dict[str, Any]
+) -> None:
+    assert_a_job_survives(
+        host, redis, lambda: host.check_output(f"docker restart {redis['container']}")
+    )
 
 
 def test_a_job_survives_a_crash_of_the_container(
     host: testinfra.host.Host, redis: dict[str, Any]
 ) -> None:
     """Killed without a chance to save: only the append-only file (flushed each second) has it."""
-    key, value = f"test:job:{uuid.uuid4().hex}", uuid.uuid4().hex
-    cli(host, redis, "rpush", key, value)
-    time.sleep(2)
     container = host.docker(redis["container"])
-    restarts = container.inspect()["RestartCount"]
-    host.check_output(f"kill -9 {container.inspect()['State']['Pid']}")
-    wait_until(lambda: container.inspect()["RestartCount"] > restarts, 30)
-    wait_until(lambda: answers(host, redis), 60)
-    assert cli(host, redis, "lrange", key, "0", "-1") == value
-    cli(host, redis, "del", key)
+
+    def crash() -> None:
+        time.sleep(2)
+        restarts = container.inspect()["RestartCount"]
+        host.check_output(f"kill -9 {container.inspect()['State']['Pid']}")
+        wait_until(lambda: container.inspect()["RestartCount"] > restarts, 30)
+
+    assert_a_job_survives(host, redis, crash)
 
 
 def test_the_append_only_file_is_on_the_volume(
