@@ -333,6 +333,14 @@ def error_kind(error: str) -> str:
     return error.split(":", 1)[0]
 
 
+def error_spans(failed: list[Sample]) -> dict[str, list[float]]:
+    spans: dict[str, list[float]] = {}
+    for sample in sorted(failed, key=lambda sample: sample.started):
+        span = spans.setdefault(error_kind(sample.error), [sample.started, sample.started])
+        span[1] = sample.started
+    return {kind: [round(first, 3), round(last, 3)] for kind, (first, last) in spans.items()}
+
+
 def summarise(samples: list[Sample], retries: int, wall_start: float, elapsed: float) -> dict:
     ok = [sample for sample in samples if not sample.error]
     failed = [sample for sample in samples if sample.error]
@@ -359,6 +367,9 @@ def summarise(samples: list[Sample], retries: int, wall_start: float, elapsed: f
         "latency_max_ms": round(max(latencies, default=0.0) * 1000, 2),
         # Every failure, by the error's kind: the list below keeps only the first 50.
         "failed_by_error": dict(Counter(error_kind(sample.error) for sample in failed)),
+        # When each kind of failure was first and last seen (seconds from the start): how long a
+        # window it spans, whatever the list below keeps.
+        "error_spans": error_spans(failed),
         "failures": [
             {"at": round(sample.started, 3), "kind": sample.kind, "error": sample.error}
             for sample in failed[:50]

@@ -423,8 +423,8 @@ class Load:
 
     def summary(self) -> str:
         keys = (
-            "total", "ok", "failed", "failed_by_error", "retried_stale_connections", "elapsed",
-            "releases", "by_kind",
+            "total", "ok", "failed", "failed_by_error", "error_spans",
+            "retried_stale_connections", "elapsed", "releases", "by_kind",
         )  # fmt: skip
         return json.dumps({key: self.report.get(key) for key in keys})
 

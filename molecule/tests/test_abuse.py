@@ -282,11 +282,12 @@ def malformed_chunked_request(
     host: testinfra.host.Host, client: testinfra.host.Host, site: Site, pebble_root: str
 ) -> BrokenRequest:
     """A POST whose chunked body is broken, carrying a token in its query string and an API key
-    header."""
+    header, to an endpoint that reads the body (one that answers before reading it, such as a
+    405 for the method, would answer before the proxy meets the broken chunk)."""
     secrets = [uuid.uuid4().hex, uuid.uuid4().hex]
     since = host.check_output("date +%s")
     request = (
-        f"POST {site.prefix}/health?token={secrets[0]} HTTP/1.1\r\nHost: {site.domain}\r\n"
+        f"POST {site.prefix}/uploads?token={secrets[0]} HTTP/1.1\r\nHost: {site.domain}\r\n"
         f"X-Api-Key: {secrets[1]}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         "zz\r\nnot a chunk\r\n0\r\n\r\n"
     ).encode()

@@ -115,6 +115,24 @@ def test_a_certificate_that_does_not_verify_is_a_failure_of_its_own_kind(demo_ap
     )  # fmt: skip
     assert report["ok"] == 0
     assert report["failed_by_error"] == {"SSLCertVerificationError": report["failed"]}
+    first, last = report["error_spans"]["SSLCertVerificationError"]
+    assert 0 <= first <= last <= report["elapsed"]
+
+
+def test_each_kind_of_failure_spans_from_its_first_to_its_last_request() -> None:
+    def failure(started: float, error: str) -> loadgen.Sample:
+        return loadgen.Sample("fresh", started, 0.01, 0, "", error)
+
+    failed = [
+        failure(2.5, "SSLCertVerificationError: certificate verify failed"),
+        failure(0.5, "ConnectionRefusedError: [Errno 111]"),
+        failure(1.25, "SSLCertVerificationError: certificate verify failed"),
+        failure(0.75, "ConnectionRefusedError: [Errno 111]"),
+    ]
+    assert loadgen.error_spans(failed) == {
+        "ConnectionRefusedError": [0.5, 0.75],
+        "SSLCertVerificationError": [1.25, 2.5],
+    }
 
 
 class AnswerThenClose(socketserver.BaseRequestHandler):
