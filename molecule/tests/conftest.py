@@ -380,8 +380,8 @@ def served(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callabl
 @pytest.fixture(scope="session")
 def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Callable[..., Response]:
     """The demo app's notes endpoint through the proxy, from the outside client: GET, or POST a
-    text. A worker's first notes request loads the database driver and connects: seconds under
-    the VM's emulation, where the first one took over 20 s."""
+    text. A worker's first notes request loads the database driver and connects; under the
+    VM's emulation the VM's first one was not answered within 20 s."""
 
     def call(text: str | None = None) -> Response:
         data = ""

@@ -48,7 +48,7 @@ def engines(inventory_vars: dict[str, Any]) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("step", ["switch", "switch back"])
-def test_engine_switch_never_serves_an_invalid_certificate(
+def test_engine_switch_serves_no_invalid_certificate_beyond_the_new_engines_start(
     host: testinfra.host.Host,
     served: Callable[[], bool],
     engines: tuple[str, str],
