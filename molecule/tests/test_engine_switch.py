@@ -1,6 +1,7 @@
 """Switching the proxy engine on a converged server is one run of site.yml and leaves nothing
-of the old engine behind; no visitor is ever given a certificate that does not verify, or none:
-the new engine obtains its certificates while the old one serves. The test switches to the other
+of the old engine behind; no visitor is given a certificate that does not verify, or none,
+beyond Traefik's own start: the new engine obtains its certificates while the old one serves.
+The test switches to the other
 engine and back, so the server ends as the scenario made it; the switch to the other engine
 starts with none of that engine's certificates on the server."""
 
