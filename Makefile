@@ -19,7 +19,7 @@ demo: images sandbox ## Fresh machine -> local sandbox server serving the demo a
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
 test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 21 min under emulation; its own CI stage)
-	molecule test -s vm
+	harness/molecule-side-by-side.sh vm
 
 setup: ## Host packages, Docker engine, Python tools and collections
 	harness/host-packages.sh
@@ -64,7 +64,7 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 	  && rm -rf "$$drift"
 
 unit: setup ## Unit tests of the app, the plugins, the bench and the load generator; the collection's build (no images needed)
-	pytest -q tests/app tests/plugins tests/roles tests/bench tests/loadgen tests/collection tests/playbooks
+	pytest -q tests/app tests/plugins tests/roles tests/bench tests/loadgen tests/ci tests/collection tests/playbooks
 
 harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
 	pytest -q --durations=15 tests/harness
