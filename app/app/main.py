@@ -1,5 +1,6 @@
-"""The demo app: the endpoints of FastAPI's deployment docs, plus what the tests look at, and a
-small persisted resource (notes, in PostgreSQL: app/db.py).
+"""The demo app: the endpoints of FastAPI's deployment docs, plus what the tests look at, a
+small persisted resource (notes, in PostgreSQL: app/db.py), and background jobs that a worker
+process does (Redis, arq: app/queue.py).
 
 The interactive docs load their JavaScript and CSS from the app itself, under the app's
 root_path, so they render behind a prefix-stripping proxy and on a server without internet.
@@ -16,16 +17,20 @@ from pathlib import Path
 from typing import Annotated
 
 import fastapi_offline
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+from arq.jobs import Job, JobStatus
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, status
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app import db
+from app import db, queue
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -177,3 +182,49 @@ def read_note(note_id: int, session: DbSession) -> NoteOut:
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such note")
     return NoteOut.model_validate(row)
+
+
+class JobIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+    # Pretended work, so that a job can outlast a deploy.
+    seconds: float = Field(default=0.0, ge=0, le=queue.MAX_JOB_SECONDS)
+
+
+async def job_pool() -> ArqRedis:
+    """The queue's connection pool, made on first use; 503 where no queue is configured."""
+    url = queue.redis_url()
+    if url is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no queue configured")
+    if getattr(app.state, "job_pool", None) is None:
+        app.state.job_pool = await create_pool(RedisSettings.from_dsn(url))
+    return app.state.job_pool
+
+
+JobPool = Annotated[ArqRedis, Depends(job_pool)]
+
+
+@app.exception_handler(RedisConnectionError)
+def queue_unavailable(request: Request, exc: RedisConnectionError) -> JSONResponse:
+    return JSONResponse({"detail": "queue unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@app.post("/jobs", status_code=status.HTTP_202_ACCEPTED)
+async def enqueue_job(job: JobIn, pool: JobPool) -> dict[str, str]:
+    """Queues a word count for the worker; GET /jobs/{job} tells when it is done."""
+    queued = await pool.enqueue_job(queue.count_words.__name__, job.text, job.seconds)
+    if queued is None:  # only when a job of the same id exists, which a fresh id never does
+        raise HTTPException(status.HTTP_409_CONFLICT, "job already queued")
+    return {"job": queued.job_id}
+
+
+@app.get("/jobs/{job_id}")
+async def read_job(job_id: str, pool: JobPool) -> dict[str, object]:
+    """A job's state (queued, in_progress, complete, not_found) and, once complete, its result."""
+    job = Job(job_id, pool)
+    state = await job.status()
+    answer: dict[str, object] = {"job": job_id, "status": state.value}
+    if state == JobStatus.complete:
+        info = await job.result_info()
+        if info is not None:
+            answer |= {"success": info.success, "result": info.result if info.success else None}
+    return answer
