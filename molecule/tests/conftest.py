@@ -131,6 +131,9 @@ DATABASE_MODULES = ["test_database.py"]
 
 # Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
 REDIS_MODULES = ["test_redis.py"]
+# The processes' tests run where the demo app has processes besides its web process
+# (app_processes: its queue worker, beside Redis).
+PROCESS_MODULES = ["test_processes.py"]
 
 
 # The several-apps tests run where the inventory lists its apps (fastapi_apps: both container
@@ -161,6 +164,8 @@ def runs_here(test: str, scenario: str) -> bool:
     if module in DATABASE_MODULES and not host_vars.get("postgres_enabled"):
         return False
     if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
+        return False
+    if module in PROCESS_MODULES and not host_vars.get("app_processes"):
         return False
     if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
         return False

@@ -195,9 +195,15 @@ def restored(
     assert gone.rc != 0  # the rows were really gone
     result = run_playbook(RESTORE_PLAYBOOK, {"postgres_restore_backup": backup[0]}, "-vvv")
     assert result.returncode == 0, playbook_output(result)[-3000:]
-    # Read the moment the playbook returned: the apps' containers, as they were.
+    # Read the moment the playbook returned: the apps' web containers, as they were (a process,
+    # such as a queue worker, has no health check).
     apps = host.check_output("docker ps --quiet --filter label=fastapi-deploy.app").split()
-    health = [host.docker(app).inspect()["State"].get("Health", {}).get("Status") for app in apps]
+    web = [
+        found
+        for found in (host.docker(app).inspect() for app in apps)
+        if "fastapi-deploy.process-of" not in found["Config"]["Labels"]
+    ]
+    health = [found["State"].get("Health", {}).get("Status") for found in web]
     return {"output": playbook_output(result), "apps_health": health}
 
 

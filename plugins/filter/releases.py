@@ -1,10 +1,24 @@
-"""What retiring a release does to the app's containers, decided in one tested place."""
+"""A release's containers, decided in one tested place: the processes it runs besides its web
+process (app_processes), what retiring a release does to the app's containers, and where a
+rollback goes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 PRESTART_OF = "fastapi-deploy.prestart-of"
+# The label of a release's process containers: the release (its web container) they belong to.
+PROCESS_OF = "fastapi-deploy.process-of"
+# What a process entry leaves out. The stop timeout is its grace: the seconds between the stop
+# signal and SIGKILL, for the job it is doing to finish.
+PROCESS_DEFAULTS: dict[str, Any] = {"count": 1, "stop_signal": "SIGTERM", "stop_timeout": 30}
+PROCESS_KEYS = ("name", "command", *PROCESS_DEFAULTS)
+PROCESS_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+PROCESS_NAME_MAX = 20
+PROCESS_COUNT_MAX = 16
+PROCESS_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2")
+PROCESS_STOP_TIMEOUT_MAX = 3600
 
 
 def _name(container: dict[str, Any]) -> str:
@@ -12,23 +26,88 @@ def _name(container: dict[str, Any]) -> str:
 
 
 def _owner(container: dict[str, Any]) -> str:
-    """The release a container belongs to: itself, or the release its pre-start ran for."""
-    return (container.get("Labels") or {}).get(PRESTART_OF) or _name(container)
+    """The release a container belongs to: itself, or the release its pre-start ran for or
+    whose process it is."""
+    labels = container.get("Labels") or {}
+    return labels.get(PRESTART_OF) or labels.get(PROCESS_OF) or _name(container)
+
+
+def _process_problems(index: int, entry: object) -> list[str]:
+    where = f"app_processes[{index}]"
+    if not isinstance(entry, dict):
+        return [f"{where}: must be a mapping with a name and a command"]
+    problems = [f"{where}.{key}: unknown setting (known: {', '.join(PROCESS_KEYS)})"
+                for key in entry if key not in PROCESS_KEYS]  # fmt: skip
+    name, command = entry.get("name"), entry.get("command")
+    if not (isinstance(name, str) and PROCESS_NAME.match(name) and len(name) <= PROCESS_NAME_MAX):
+        problems.append(
+            f"{where}.name: {name!r} must be up to {PROCESS_NAME_MAX} lower-case letters and "
+            "digits, starting with a letter, with single '-' between them (it names containers)"
+        )
+    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+        problems.append(f"{where}.command: must be a non-empty list of strings (exec form)")
+    settings = {**PROCESS_DEFAULTS, **entry}
+    count, signal, stop_timeout = (settings[key] for key in PROCESS_DEFAULTS)
+    if not (isinstance(count, int) and 1 <= count <= PROCESS_COUNT_MAX):
+        problems.append(f"{where}.count: must be from 1 to {PROCESS_COUNT_MAX} (got {count!r})")
+    if signal not in PROCESS_SIGNALS:
+        problems.append(
+            f"{where}.stop_signal: {signal!r} is not one of {', '.join(PROCESS_SIGNALS)}"
+        )
+    if not (isinstance(stop_timeout, int) and 1 <= stop_timeout <= PROCESS_STOP_TIMEOUT_MAX):
+        problems.append(
+            f"{where}.stop_timeout: must be from 1 to {PROCESS_STOP_TIMEOUT_MAX} seconds "
+            f"(got {stop_timeout!r})"
+        )
+    return problems
+
+
+def processes_problems(processes: object) -> list[str]:
+    """Every problem of app_processes, each naming the entry and setting: [] when it is good."""
+    if not isinstance(processes, list):
+        return ["app_processes: must be a list of processes (name, command, ...)"]
+    problems = [p for index, entry in enumerate(processes) for p in _process_problems(index, entry)]
+    names = [entry.get("name") for entry in processes if isinstance(entry, dict)]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        problems.append(f"app_processes: each name once (twice or more: {', '.join(duplicates)})")
+    return problems
+
+
+def processes_settings(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The processes with their defaults filled in: what a release is made of."""
+    return [{**PROCESS_DEFAULTS, **entry} for entry in processes]
+
+
+def process_containers(processes: list[dict[str, Any]], release: str) -> list[dict[str, Any]]:
+    """The containers of a release's processes: `<release>-<process>-<n>`, n from 1 to its
+    count, each with its process' command, stop signal and stop timeout."""
+    return [
+        {
+            "name": f"{release}-{entry['name']}-{n}",
+            "process": entry["name"],
+            "command": entry["command"],
+            "stop_signal": entry["stop_signal"],
+            "stop_timeout": entry["stop_timeout"],
+        }
+        for entry in processes_settings(processes)
+        for n in range(1, entry["count"] + 1)
+    ]
 
 
 def retirement_plan(
     containers: list[dict[str, Any]], live: str, history: list[str]
 ) -> dict[str, list[str]]:
-    """From `docker ps -a`-style records of the app's containers: the old releases to stop
-    (kept for rollback), the containers to remove (releases no longer in the history, with
-    their pre-start runs) and the images only those used."""
+    """From `docker ps -a`-style records of the app's containers: the old releases to stop with
+    their processes (kept for rollback), the containers to remove (releases no longer in the
+    history, with their pre-start runs and processes) and the images only those used."""
     kept = set(history) | {live}
     releases = [c for c in containers if PRESTART_OF not in (c.get("Labels") or {})]
     removed = [c for c in containers if _owner(c) not in kept]
     images_in_use = {c["Image"] for c in containers if _owner(c) in kept}
     return {
         "stop": sorted(
-            _name(c) for c in releases if c.get("State") == "running" and _name(c) != live
+            _name(c) for c in releases if c.get("State") == "running" and _owner(c) != live
         ),
         "remove": sorted(_name(c) for c in removed),
         "remove_images": sorted({c["Image"] for c in removed} - images_in_use),
@@ -45,4 +124,10 @@ def rollback_target(history: list[str], live: str, wanted: str = "") -> str:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"app_retirement_plan": retirement_plan, "app_rollback_target": rollback_target}
+        return {
+            "app_retirement_plan": retirement_plan,
+            "app_rollback_target": rollback_target,
+            "app_processes_problems": processes_problems,
+            "app_processes_settings": processes_settings,
+            "app_process_containers": process_containers,
+        }

@@ -151,6 +151,14 @@ BAD_INPUTS = {
         "redis_maxmemory_policy",
     ),
     "negative request body limit": ({"proxy_max_request_body_mb": -1}, "proxy_max_request_body_mb"),
+    "process command a string": (
+        {"app_processes": [{"name": "worker", "command": "arq app.queue.WorkerSettings"}]},
+        "app_processes[0].command",
+    ),
+    "process stop signal unknown": (
+        {"app_processes": [{"name": "worker", "command": ["arq"], "stop_signal": "TERM"}]},
+        "app_processes[0].stop_signal",
+    ),
 }  # fmt: skip
 
 # What any run that got past validation would have left on the server.
@@ -230,7 +238,7 @@ def test_bad_input_fails_naming_the_variable_and_changes_nothing(
     # The error itself names the variable: a type error from the argument specs, or a rule.
     named = (
         r"Action failed: (Validation of arguments failed:\s*(argument '|value of )"
-        rf"{variable}|{variable}:)"
+        rf"{re.escape(variable)}|{re.escape(variable)}:)"
     )
     assert re.search(named, output), output[-3000:]
     assert "PLAY [Harden the host]" not in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import releases
 
 
@@ -70,3 +71,84 @@ def test_rollback_goes_where_asked() -> None:
 
 def test_no_rollback_without_an_earlier_release() -> None:
     assert releases.rollback_target(["app-a"], live="app-a") == ""
+
+
+def process(name: str, state: str, image: str, of: str) -> dict[str, Any]:
+    record = container(name, state, image)
+    record["Labels"][releases.PROCESS_OF] = of
+    return record
+
+
+def test_a_replaced_release_stops_with_its_processes_and_the_new_ones_keep_running() -> None:
+    plan = releases.retirement_plan(
+        [
+            container("app-a", "running", "img:a"),
+            process("app-a-worker-1", "running", "img:a", of="app-a"),
+            container("app-b", "running", "img:b"),
+            process("app-b-worker-1", "running", "img:b", of="app-b"),
+        ],
+        live="app-b",
+        history=["app-a", "app-b"],
+    )
+    assert plan == {"stop": ["app-a", "app-a-worker-1"], "remove": [], "remove_images": []}
+
+
+def test_a_release_pruned_from_the_history_goes_with_its_processes() -> None:
+    plan = releases.retirement_plan(
+        [
+            container("app-a", "exited", "img:a"),
+            process("app-a-worker-1", "exited", "img:a", of="app-a"),
+            container("app-b", "running", "img:b"),
+        ],
+        live="app-b",
+        history=["app-b"],
+    )
+    assert plan["remove"] == ["app-a", "app-a-worker-1"]
+    assert plan["remove_images"] == ["img:a"]
+
+
+def test_each_process_runs_its_count_of_containers_named_after_the_release() -> None:
+    containers = releases.process_containers(
+        [{"name": "worker", "command": ["arq", "x"], "count": 2},
+         {"name": "mailer", "command": ["mail"], "stop_signal": "SIGINT", "stop_timeout": 5}],
+        "app-r1-abc",
+    )  # fmt: skip
+    assert containers == [
+        {"name": "app-r1-abc-worker-1", "process": "worker", "command": ["arq", "x"],
+         "stop_signal": "SIGTERM", "stop_timeout": 30},
+        {"name": "app-r1-abc-worker-2", "process": "worker", "command": ["arq", "x"],
+         "stop_signal": "SIGTERM", "stop_timeout": 30},
+        {"name": "app-r1-abc-mailer-1", "process": "mailer", "command": ["mail"],
+         "stop_signal": "SIGINT", "stop_timeout": 5},
+    ]  # fmt: skip
+
+
+def test_good_processes_have_no_problem() -> None:
+    assert releases.processes_problems([]) == []
+    assert releases.processes_problems([{"name": "worker", "command": ["arq", "a.b"]}]) == []
+
+
+@pytest.mark.parametrize(
+    ("processes", "problem"),
+    [
+        ({"name": "worker"}, "app_processes: must be a list"),
+        (["worker"], "app_processes[0]: must be a mapping"),
+        ([{"name": "Worker", "command": ["x"]}], "app_processes[0].name: 'Worker' must be"),
+        ([{"name": "w" * 21, "command": ["x"]}], "app_processes[0].name:"),
+        ([{"name": "worker"}], "app_processes[0].command: must be a non-empty list"),
+        ([{"name": "worker", "command": "arq a.b"}], "app_processes[0].command:"),
+        ([{"name": "worker", "command": ["x"], "count": 0}], "app_processes[0].count: must be"),
+        ([{"name": "worker", "command": ["x"], "stop_signal": "TERM"}],
+         "app_processes[0].stop_signal: 'TERM' is not one of"),
+        ([{"name": "worker", "command": ["x"], "stop_timeout": 0}],
+         "app_processes[0].stop_timeout: must be from 1"),
+        ([{"name": "worker", "command": ["x"], "replicas": 2}],
+         "app_processes[0].replicas: unknown setting"),
+        ([{"name": "worker", "command": ["x"]}, {"name": "worker", "command": ["y"]}],
+         "app_processes: each name once (twice or more: worker)"),
+    ],
+)  # fmt: skip
+def test_each_bad_process_setting_is_named(processes: object, problem: str) -> None:
+    problems = releases.processes_problems(processes)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(problem), problems
