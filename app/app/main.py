@@ -9,6 +9,7 @@ root_path, so they render behind a prefix-stripping proxy and on a server withou
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -30,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app import db, queue
+from app import db, queue, scheduled
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -228,3 +229,9 @@ async def read_job(job_id: str, pool: JobPool) -> dict[str, object]:
         if info is not None:
             answer |= {"success": info.success, "result": info.result if info.success else None}
     return answer
+
+
+@app.get("/scheduled-runs")
+async def scheduled_runs(pool: JobPool) -> list[dict[str, object]]:
+    """What the scheduled job (app/scheduled.py) recorded, newest first."""
+    return [json.loads(run) for run in await pool.lrange(scheduled.RUNS_KEY, 0, -1)]

@@ -131,9 +131,10 @@ DATABASE_MODULES = ["test_database.py"]
 
 # Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
 REDIS_MODULES = ["test_redis.py"]
-# The processes' tests run where the demo app has processes besides its web process
-# (app_processes: its queue worker, beside Redis).
+# The processes' and scheduled jobs' tests run where the demo app has them (app_processes: its
+# queue worker; app_jobs: its scheduled jobs; both beside Redis).
 PROCESS_MODULES = ["test_processes.py"]
+JOB_MODULES = ["test_scheduled_jobs.py"]
 
 
 # The several-apps tests run where the inventory lists its apps (fastapi_apps: both container
@@ -166,6 +167,8 @@ def runs_here(test: str, scenario: str) -> bool:
     if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
         return False
     if module in PROCESS_MODULES and not host_vars.get("app_processes"):
+        return False
+    if module in JOB_MODULES and not host_vars.get("app_jobs"):
         return False
     if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
         return False

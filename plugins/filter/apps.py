@@ -41,17 +41,18 @@ SETTINGS = (
     "uvicorn_extra_args", "workers", "root_path", "forwarded_allow_ips", "env", "database_url",
     "extra_networks", "memory_limit", "pids_limit", "restart_policy", "healthy_timeout",
     "healthcheck_path", "release_header", "keep_releases", "prestart_command", "prestart_timeout",
-    "drain_seconds", "stop_timeout", "processes",
+    "drain_seconds", "stop_timeout", "processes", "jobs",
 )  # fmt: skip
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
 # What an app never takes from the host's variables unless it is the legacy app (the host's own):
-# another app's secrets, database, migrations and processes. An entry sets its own, or has none.
+# another app's secrets, database, migrations, processes and jobs. An entry sets its own, or has none.
 OWN_ONLY = {
     "app_env": {},
     "app_database_url": "",
     "app_extra_networks": [],
     "app_prestart_command": [],
     "app_processes": [],
+    "app_jobs": [],
 }
 # The app role's paths that are per app; the legacy app keeps the host's (the role's defaults).
 PER_APP_PATHS = ("app_state_file", "app_config_dir", "app_image_name", "app_build_dir")

@@ -1,6 +1,7 @@
-"""The demo app's background jobs against a real Redis (Debian's redis-server, on loopback, with
-a password) and real arq workers: the web process queues, a worker does the job, and a worker
-told to stop finishes the job it is doing first."""
+"""The demo app's background work against a real Redis (Debian's redis-server, on loopback, with
+a password), real arq workers and a real PostgreSQL: the web process queues, a worker does the
+job, a worker told to stop finishes the job it is doing first, and the scheduled job records its
+runs."""
 
 from __future__ import annotations
 
@@ -146,3 +147,33 @@ def test_a_worker_told_to_stop_finishes_its_current_job_first(
     output, _ = worker.communicate(timeout=30)
     assert worker.returncode == 0, output
     assert client.get(f"/jobs/{job}").json()["result"] == {"words": 2, "release": "dev"}
+
+
+def run_scheduled_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.scheduled"], cwd=APP_DIR, env={**os.environ, **env},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_the_scheduled_job_records_each_run_with_the_note_count(
+    client: TestClient, redis_url: str, database_url: str
+) -> None:
+    client.post("/notes", json={"text": "counted"})
+    for release in ("r1", "r2"):
+        result = run_scheduled_job(
+            {"REDIS_URL": redis_url, "DATABASE_URL": database_url, "APP_RELEASE": release}
+        )
+        assert result.returncode == 0, result.stderr
+    runs = client.get("/scheduled-runs").json()
+    assert [(run["release"], run["notes"]) for run in runs] == [("r2", 1), ("r1", 1)]
+
+
+def test_the_scheduled_job_without_a_queue_fails_saying_so() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.scheduled"], cwd=APP_DIR, env=env,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "REDIS_URL is not set" in result.stderr
