@@ -80,6 +80,8 @@ class Worker:
     release_header: str
     timeout: float
     max_per_connection: int = 0
+    # Seconds from one request's start to the next one's (0: back to back).
+    interval: float = 0.0
     samples: list[Sample] = field(default_factory=list)
     retries: int = 0
     reconnects: int = 0
@@ -180,7 +182,10 @@ class Worker:
 
     def run(self, origin: float, should_stop: threading.Event, budget: Budget) -> None:
         while not should_stop.is_set() and budget.take():
+            started = time.monotonic()
             self.one_request(origin)
+            if self.interval:
+                should_stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         self.close()
 
 
@@ -446,6 +451,12 @@ def parse_arguments() -> argparse.Namespace:
         default=0,
         help="open a new connection (a new TLS handshake) after this many requests; 0: never",
     )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds from one request's start to the next one's, per client; 0: back to back",
+    )
     parser.add_argument("--timeline", action="store_true", help="include every sample")
     return parser.parse_args()
 
@@ -467,6 +478,7 @@ def main() -> None:
             arguments.release_header,
             arguments.timeout,
             arguments.max_per_connection,
+            arguments.interval,
         )
         for kind in client_kinds(arguments.clients, arguments.concurrency)
     ]

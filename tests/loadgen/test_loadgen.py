@@ -91,6 +91,18 @@ def test_every_kind_of_client_is_answered_by_the_release(
     assert set(report["releases"]) == {RELEASE}
 
 
+def test_a_paced_client_sends_one_request_per_interval(
+    demo_app: str, certificate: tuple[Path, Path]
+) -> None:
+    report = run_loadgen(
+        demo_app, certificate[1], "--duration", "2", "--clients", "keepalive=1",
+        "--interval", "0.1",
+    )  # fmt: skip
+    assert report["failed"] == 0, report["failures"]
+    # 2 s at one request per 0.1 s: about 20, where back to back gives hundreds.
+    assert 15 <= report["total"] <= 21, report["total"]
+
+
 def test_a_request_that_gets_no_answer_is_failed_and_named_by_kind(
     certificate: tuple[Path, Path],
 ) -> None:
