@@ -66,8 +66,8 @@ lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (n
 unit: setup ## Unit tests of the app, the plugins, the bench and the load generator; the collection's build (no images needed)
 	pytest -q tests/app tests/plugins tests/roles tests/bench tests/loadgen tests/ci tests/collection tests/playbooks
 
-harness-test: images ## Tests of the harness: images, sandbox, bad input, VM
-	pytest -q --durations=15 tests/harness
+harness-test: images ## Tests of the harness: images, sandbox, bad input, VM (two modules at a time, each its own server)
+	pytest -q --durations=15 -n 2 --dist loadfile tests/harness
 
 molecule: images ## The Molecule scenarios in SCENARIOS, side by side on their own subnets (logs printed at the end)
 	harness/molecule-side-by-side.sh $(SCENARIOS)
