@@ -1,7 +1,7 @@
 """App secrets reach the container through a root-only file and never appear in Ansible's
 output. The test converges once with a secret (verbose, as a debugging operator would), then
-deploys the app once more without it (playbooks/app.yml: only the app's environment changed), so
-the server ends as the scenario made it."""
+deploys the app once more with the scenario's environment (playbooks/app.yml: only the app's
+environment changed), so the server ends as the scenario made it."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ def secret() -> str:
 
 
 @pytest.fixture(scope="module")
-def converge_output(secret: str) -> Iterator[str]:
-    yield converge_site({"app_env": {"DEMO_API_TOKEN": secret}}, "-vv", "--diff")
-    restored = run_playbook(APP_PLAYBOOK, {"app_env": {}})
+def converge_output(secret: str, inventory_vars: dict[str, Any]) -> Iterator[str]:
+    # The scenario's own environment (its queue's URL, say) with the secret beside it.
+    environment = {**inventory_vars.get("app_env", {}), "DEMO_API_TOKEN": secret}
+    yield converge_site({"app_env": environment}, "-vv", "--diff")
+    restored = run_playbook(APP_PLAYBOOK, {})
     assert restored.returncode == 0, restored.stdout[-3000:]
 
 
