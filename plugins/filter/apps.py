@@ -45,7 +45,8 @@ SETTINGS = (
 )  # fmt: skip
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
 # What an app never takes from the host's variables unless it is the legacy app (the host's own):
-# another app's secrets, database, migrations, processes and jobs. An entry sets its own, or has none.
+# another app's secrets, database, migrations, processes and jobs. An entry sets its own, or has
+# none.
 OWN_ONLY = {
     "app_env": {},
     "app_database_url": "",
