@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ansible_collections.fastapi_deploy.toolkit.plugins.filter.releases import (
+    command_entries_problems,
+)
+
 # What a job entry leaves out: the seconds it may run before its service stops it.
 JOB_DEFAULTS: dict[str, Any] = {"timeout": 3600}
 JOB_KEYS = ("name", "command", "schedule", *JOB_DEFAULTS)
@@ -17,21 +21,9 @@ JOB_TIMEOUT_MAX = 86400
 SCHEDULE = re.compile(r"^[A-Za-z0-9*,/:.~ +-]{1,100}$")
 
 
-def _job_problems(index: int, entry: object) -> list[str]:
-    where = f"app_jobs[{index}]"
-    if not isinstance(entry, dict):
-        return [f"{where}: must be a mapping with a name, a command and a schedule"]
-    problems = [f"{where}.{key}: unknown setting (known: {', '.join(JOB_KEYS)})"
-                for key in entry if key not in JOB_KEYS]  # fmt: skip
-    name, command, schedule = entry.get("name"), entry.get("command"), entry.get("schedule")
-    timeout = entry.get("timeout", JOB_DEFAULTS["timeout"])
-    if not (isinstance(name, str) and JOB_NAME.match(name) and len(name) <= JOB_NAME_MAX):
-        problems.append(
-            f"{where}.name: {name!r} must be up to {JOB_NAME_MAX} lower-case letters and digits, "
-            "starting with a letter, with single '-' between them (it names a systemd unit)"
-        )
-    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-        problems.append(f"{where}.command: must be a non-empty list of strings (exec form)")
+def _job_settings_problems(where: str, entry: dict[str, Any]) -> list[str]:
+    schedule, timeout = entry.get("schedule"), entry.get("timeout", JOB_DEFAULTS["timeout"])
+    problems = []
     if not (isinstance(schedule, str) and SCHEDULE.match(schedule)):
         problems.append(
             f"{where}.schedule: {schedule!r} is not a systemd calendar expression such as "
@@ -46,14 +38,10 @@ def _job_problems(index: int, entry: object) -> list[str]:
 
 def jobs_problems(jobs: object) -> list[str]:
     """Every problem of app_jobs, each naming the entry and setting: [] when it is good."""
-    if not isinstance(jobs, list):
-        return ["app_jobs: must be a list of jobs (name, command, schedule, ...)"]
-    problems = [p for index, entry in enumerate(jobs) for p in _job_problems(index, entry)]
-    names = [entry.get("name") for entry in jobs if isinstance(entry, dict)]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        problems.append(f"app_jobs: each name once (twice or more: {', '.join(duplicates)})")
-    return problems
+    return command_entries_problems(
+        "app_jobs", jobs, JOB_KEYS, (JOB_NAME, JOB_NAME_MAX, "a systemd unit"),
+        _job_settings_problems,
+    )  # fmt: skip
 
 
 def job_units(jobs: list[dict[str, Any]], app: str) -> list[dict[str, Any]]:

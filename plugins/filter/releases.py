@@ -5,6 +5,7 @@ rollback goes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 PRESTART_OF = "fastapi-deploy.prestart-of"
@@ -32,22 +33,47 @@ def _owner(container: dict[str, Any]) -> str:
     return labels.get(PRESTART_OF) or labels.get(PROCESS_OF) or _name(container)
 
 
-def _process_problems(index: int, entry: object) -> list[str]:
-    where = f"app_processes[{index}]"
-    if not isinstance(entry, dict):
-        return [f"{where}: must be a mapping with a name and a command"]
-    problems = [f"{where}.{key}: unknown setting (known: {', '.join(PROCESS_KEYS)})"
-                for key in entry if key not in PROCESS_KEYS]  # fmt: skip
-    name, command = entry.get("name"), entry.get("command")
-    if not (isinstance(name, str) and PROCESS_NAME.match(name) and len(name) <= PROCESS_NAME_MAX):
-        problems.append(
-            f"{where}.name: {name!r} must be up to {PROCESS_NAME_MAX} lower-case letters and "
-            "digits, starting with a letter, with single '-' between them (it names containers)"
-        )
-    if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
-        problems.append(f"{where}.command: must be a non-empty list of strings (exec form)")
+def command_entries_problems(
+    variable: str,
+    entries: object,
+    keys: tuple[str, ...],
+    name_rule: tuple[re.Pattern[str], int, str],
+    settings_problems: Callable[[str, dict[str, Any]], list[str]],
+) -> list[str]:
+    """Every problem of a list of named commands (app_processes, app_jobs), each naming the
+    entry and setting: the list, each entry's unknown settings, name (pattern, longest, what it
+    names) and command, then settings_problems(where, entry) for the rest; [] when all is good."""
+    if not isinstance(entries, list):
+        return [f"{variable}: must be a list of entries with a name and a command"]
+    pattern, longest, names_what = name_rule
+    problems = []
+    for index, entry in enumerate(entries):
+        where = f"{variable}[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping with a name and a command")
+            continue
+        problems += [f"{where}.{key}: unknown setting (known: {', '.join(keys)})"
+                     for key in entry if key not in keys]  # fmt: skip
+        name, command = entry.get("name"), entry.get("command")
+        if not (isinstance(name, str) and pattern.match(name) and len(name) <= longest):
+            problems.append(
+                f"{where}.name: {name!r} must be up to {longest} lower-case letters and digits, "
+                f"starting with a letter, with single '-' between them (it names {names_what})"
+            )
+        if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+            problems.append(f"{where}.command: must be a non-empty list of strings (exec form)")
+        problems += settings_problems(where, entry)
+    names = [entry.get("name") for entry in entries if isinstance(entry, dict)]
+    duplicates = sorted({str(name) for name in names if names.count(name) > 1})
+    if duplicates:
+        problems.append(f"{variable}: each name once (twice or more: {', '.join(duplicates)})")
+    return problems
+
+
+def _process_settings_problems(where: str, entry: dict[str, Any]) -> list[str]:
     settings = {**PROCESS_DEFAULTS, **entry}
     count, signal, stop_timeout = (settings[key] for key in PROCESS_DEFAULTS)
+    problems = []
     if not (isinstance(count, int) and 1 <= count <= PROCESS_COUNT_MAX):
         problems.append(f"{where}.count: must be from 1 to {PROCESS_COUNT_MAX} (got {count!r})")
     if signal not in PROCESS_SIGNALS:
@@ -64,14 +90,10 @@ def _process_problems(index: int, entry: object) -> list[str]:
 
 def processes_problems(processes: object) -> list[str]:
     """Every problem of app_processes, each naming the entry and setting: [] when it is good."""
-    if not isinstance(processes, list):
-        return ["app_processes: must be a list of processes (name, command, ...)"]
-    problems = [p for index, entry in enumerate(processes) for p in _process_problems(index, entry)]
-    names = [entry.get("name") for entry in processes if isinstance(entry, dict)]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        problems.append(f"app_processes: each name once (twice or more: {', '.join(duplicates)})")
-    return problems
+    return command_entries_problems(
+        "app_processes", processes, PROCESS_KEYS, (PROCESS_NAME, PROCESS_NAME_MAX, "containers"),
+        _process_settings_problems,
+    )  # fmt: skip
 
 
 def processes_settings(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
