@@ -397,7 +397,7 @@ def notes_api(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
             body = shlex.quote(json.dumps({"text": text}))
             data = f"-X POST -H 'content-type: application/json' --data {body}"
         output = client.check_output(
-            f"curl -sS -i --max-time 60 --cacert {pebble_root} {data} '{site.url('/notes')}'"
+            f"curl -sS -i --max-time 20 --cacert {pebble_root} {data} '{site.url('/notes')}'"
         )
         return parse_curl(output)
 
