@@ -30,6 +30,8 @@ SHARED_HOST_CONFIG = (
 )  # fmt: skip
 # A job long enough to be caught in progress, well within the worker's grace (20 s).
 SLOW_JOB_SECONDS = 8
+# A worker started again must still run this long after (no restart loop).
+STAYS_UP_SECONDS = 10
 
 Jobs = Callable[..., dict[str, Any]]
 
@@ -49,8 +51,12 @@ def processes_of(host: testinfra.host.Host, release: str, state: str = "running"
 
 
 def running_worker(host: testinfra.host.Host) -> str:
-    workers = processes_of(host, live_release(host)["live"])
-    assert len(workers) == 1, workers
+    live = live_release(host)["live"]
+    workers = processes_of(host, live)
+    assert len(workers) == 1, (
+        workers,
+        host.run(f"docker ps -a --filter label={PROCESS_OF}={live}").stdout,
+    )
     return workers[0]
 
 
@@ -99,22 +105,9 @@ def test_the_worker_runs_with_the_web_containers_limits_and_hardening_and_no_por
     assert worker["Image"] == web["Image"]
     assert set(worker["NetworkSettings"]["Networks"]) == set(web["NetworkSettings"]["Networks"])
     assert sorted(worker["Config"]["Env"]) == sorted(web["Config"]["Env"])
+    # The image's EXPOSE shows as a port, bound to nothing on the host.
     assert not worker["HostConfig"]["PortBindings"]
-    assert not worker["NetworkSettings"]["Ports"]
-
-
-def test_a_worker_that_dies_is_started_again(host: testinfra.host.Host) -> None:
-    worker = running_worker(host)
-    before = host.docker(worker).inspect()["RestartCount"]
-    # Its main process killed, not `docker kill` (which Docker treats as a manual stop).
-    host.check_output(f"kill -9 $(docker inspect --format '{{{{.State.Pid}}}}' {worker})")
-    wait_until(
-        lambda: (
-            (found := host.docker(worker).inspect())["State"]["Running"]
-            and found["RestartCount"] > before
-        ),
-        30,
-    )
+    assert all(binding is None for binding in worker["NetworkSettings"]["Ports"].values())
 
 
 def test_a_stopped_worker_finishes_the_job_it_is_doing_first(
@@ -161,3 +154,24 @@ def test_a_deploy_moves_the_worker_to_the_new_release_and_a_rollback_moves_it_ba
     assert processes_of(host, deployed["live"], state="exited") == [f"{deployed['live']}-worker-1"]
     result = finished(jobs, jobs(text="after the rollback")["job"])["result"]
     assert result["release"] == before["release"]
+
+
+def test_a_worker_that_dies_is_started_again_and_stays_up(host: testinfra.host.Host) -> None:
+    worker = running_worker(host)
+    before = host.docker(worker).inspect()["RestartCount"]
+    # Its main process killed, not `docker kill` (which Docker treats as a manual stop).
+    host.check_output(f"kill -9 $(docker inspect --format '{{{{.State.Pid}}}}' {worker})")
+    wait_until(
+        lambda: (
+            (found := host.docker(worker).inspect())["State"]["Running"]
+            and found["RestartCount"] > before
+        ),
+        30,
+    )
+    restarted = host.docker(worker).inspect()["RestartCount"]
+    time.sleep(STAYS_UP_SECONDS)
+    found = host.docker(worker).inspect()
+    assert found["State"]["Running"] and found["RestartCount"] == restarted, (
+        found["State"],
+        host.run(f"docker logs --tail 30 {worker}").stdout,
+    )

@@ -94,8 +94,11 @@ def lingering(host: testinfra.host.Host) -> Iterator[dict[str, Any]]:
         for name in host.check_output("docker ps -a --format '{{.Names}}'").split()
         if name.startswith(LINGER_CONTAINER)
     ]
+    # Past "activating" (its command) and "deactivating" (the container's removal).
     wait_until(
-        lambda: unit(host, f"{LINGER}.service", "ActiveState")["ActiveState"] != "activating",
+        lambda: (
+            unit(host, f"{LINGER}.service", "ActiveState")["ActiveState"] in ("failed", "inactive")
+        ),
         LINGER_TIMEOUT + 30,
     )
     seen["ended_after"] = time.monotonic() - started
