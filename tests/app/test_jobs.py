@@ -149,9 +149,13 @@ def test_a_worker_told_to_stop_finishes_its_current_job_first(
     assert client.get(f"/jobs/{job}").json()["result"] == {"words": 2, "release": "dev"}
 
 
-def run_scheduled_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_scheduled_job(
+    env: dict[str, str], without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`python -m app.scheduled` with `env` added to this environment, `without` left out."""
+    environment = {key: value for key, value in {**os.environ, **env}.items() if key not in without}
     return subprocess.run(
-        [sys.executable, "-m", "app.scheduled"], cwd=APP_DIR, env={**os.environ, **env},
+        [sys.executable, "-m", "app.scheduled"], cwd=APP_DIR, env=environment,
         capture_output=True, text=True, check=False,
     )  # fmt: skip
 
@@ -170,10 +174,6 @@ def test_the_scheduled_job_records_each_run_with_the_note_count(
 
 
 def test_the_scheduled_job_without_a_queue_fails_saying_so() -> None:
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "app.scheduled"], cwd=APP_DIR, env=env,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = run_scheduled_job({}, without=("REDIS_URL",))
     assert result.returncode != 0
     assert "REDIS_URL is not set" in result.stderr
