@@ -4,6 +4,7 @@ report needs them. It does not verify the chain: it reports what clients are giv
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import socket
 import ssl
@@ -67,6 +68,10 @@ not_after:
 days_left:
   description: Whole days until the end of validity (negative once expired).
   type: int
+  returned: success
+sha256:
+  description: SHA-256 of the certificate (DER), in hex; tells one certificate from another.
+  type: str
   returned: success
 """
 
@@ -134,7 +139,11 @@ def main() -> None:
             f"{params['server_name']}: {error}"
         )
     now = datetime.datetime.now(tz=datetime.UTC)
-    module.exit_json(changed=False, **summary(decode_certificate(der), now))
+    module.exit_json(
+        changed=False,
+        sha256=hashlib.sha256(der).hexdigest(),
+        **summary(decode_certificate(der), now),
+    )
 
 
 if __name__ == "__main__":
