@@ -8,6 +8,7 @@ import json
 import re
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,8 @@ class Settings:
     settle_s: float = 2.0
     # The database section's stated size: this many notes (bench/database.py).
     database_rows: int = 200_000
+    # The jobs section's count: jobs one at a time, then as many at once (bench/jobs.py).
+    jobs: int = 200
 
 
 FULL = Settings()
@@ -68,6 +71,7 @@ SMOKE = Settings(
     renewals=1,
     settle_s=1.0,
     database_rows=2_000,
+    jobs=40,
 )
 
 
@@ -159,18 +163,27 @@ def parse_profile(output: str) -> dict[str, float]:
     return tasks
 
 
-def playbook(path: str, name: str, extra_vars: Json | None = None) -> PlaybookRun:
+def playbook(
+    path: str, name: str, extra_vars: Json | None = None, secret_vars: Json | None = None
+) -> PlaybookRun:
     """ansible-playbook against the sandbox; its output goes to .cache/bench/logs/<name>.log,
-    with the time each task took (ansible.posix.profile_tasks)."""
+    with the time each task took (ansible.posix.profile_tasks). secret_vars (a password) go in
+    a file of mode 0600 passed as `-e @file`: neither the log line nor the command line shows
+    them."""
+    hidden = f" -e @<a file of {', '.join(sorted(secret_vars))}>" if secret_vars else ""
     log(f"ansible-playbook -i inventory/sandbox/hosts.yml {path}"
-        + (f" -e {json.dumps(extra_vars)}" if extra_vars else ""))  # fmt: skip
+        + (f" -e {json.dumps(extra_vars)}" if extra_vars else "") + hidden)  # fmt: skip
     started = time.monotonic()
-    result = run_playbook(
-        path, extra_vars=extra_vars, env={
-            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
-            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
-        },
-    )  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", prefix="bench-vars-", suffix=".json") as secrets:
+        json.dump(secret_vars or {}, secrets)
+        secrets.flush()
+        result = run_playbook(
+            path, *(["-e", f"@{secrets.name}"] if secret_vars else []), extra_vars=extra_vars,
+            env={
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+            },
+        )  # fmt: skip
     took = time.monotonic() - started
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_file = LOG_DIR / f"{name}.log"

@@ -25,12 +25,12 @@ def source_vars(source: Path) -> Json:
     return {"app_source_dir": str(source)}
 
 
-def deploy_version(name: str, extra_vars: Json) -> Json:
+def deploy_version(name: str, extra_vars: Json, secret_vars: Json | None = None) -> Json:
     """deploy.yml with a code-only change (a source directory to build on the server, or an
     image to pull: extra_vars); what it took, and how much of the image is new."""
     _, layers_before = image_layers(live_container())
     started = time.time()
-    deployed = playbook(DEPLOY_PLAYBOOK, name, extra_vars)
+    deployed = playbook(DEPLOY_PLAYBOOK, name, extra_vars, secret_vars)
     finished = time.time()
     state = releases()
     image, layers_after = image_layers(str(state["live"]))

@@ -418,6 +418,56 @@ def database_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def latency_text(latency: Json) -> str:
+    if not latency.get("n"):
+        return "no job done"
+    return f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms (n={latency['n']})"
+
+
+def jobs_rows(data: Json | None) -> list[Row]:
+    """Background work: enqueue -> done through the proxy and the worker, idle and during a
+    code-only deploy, and the jobs lost or done twice (issue 32)."""
+    section = "jobs"
+    if not data or "deploy" not in data:
+        return [
+            not_measured(section, "enqueue -> done, one at a time", data),
+            not_measured(section, "jobs lost or done twice during a deploy", data, "0"),
+        ]
+    at_once, during, idle = data["at_once"], data["deploy"], data["idle_integrity"]
+    broken = during["lost"] + during["done_twice"]
+    posts = f" (their POSTs {at_once['enqueue_s']:.1f} s of it)" if "enqueue_s" in at_once else ""
+    return [
+        Row(section, "enqueue -> done, one at a time", latency_text(data["one_at_a_time"])),
+        Row(
+            section,
+            f"{at_once['latency'].get('n', 0)} at once: jobs/s, enqueue -> done",
+            f"{at_once['jobs_per_second']:.0f} jobs/s{posts}; {latency_text(at_once['latency'])}",
+        ),
+        Row(
+            section,
+            "jobs lost or done twice, idle",
+            f"{idle['lost']} lost, {idle['done_twice']} done twice of {idle['jobs']}",
+            "0",
+            idle["lost"] + idle["done_twice"] == 0,
+        ),
+        Row(
+            section,
+            "during a code-only deploy: jobs/s, enqueue -> done",
+            f"{during['jobs_per_second']:.0f} jobs/s (median of {during['batches']} batches); "
+            f"{latency_text(during['latency'])}; deploy {seconds(during['wall_s'])}",
+        ),
+        Row(
+            section,
+            "jobs lost or done twice during a deploy",
+            f"{during['lost']} lost, {during['done_twice']} done twice of {during['jobs']} "
+            f"({during['working_jobs']} working {during['working_job_s']:.0f} s; run again by "
+            f"arq {during['retried_by_arq']}; enqueues refused {during['enqueue_failed']})",
+            "0",
+            broken == 0 and during["enqueue_failed"] == 0,
+        ),
+    ]
+
+
 def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     section = f"renewal ({engine})"
     if not data or "renewal" not in data:
@@ -512,6 +562,7 @@ def rows(results: Json) -> list[Row]:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
     table += image_rows(sections.get("image"), sections.get("deploy"))
     table += database_rows(sections.get("database"))
+    table += jobs_rows(sections.get("jobs"))
     table += switch_rows(sections)
     return table
 

@@ -13,7 +13,9 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
 - renewal: failed requests while Caddy reloads, and while it re-issues its certificate;
 - image: the app image's size over its base, and its rebuild after a code-only change;
 - database: a read endpoint that queries PostgreSQL, direct and through the proxy, and the
-  backup and restore playbooks on a database of a stated size.
+  backup and restore playbooks on a database of a stated size;
+- jobs: background work (Redis, an arq worker) turned on for the section: enqueue -> done
+  latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice.
 
 Load comes only from client containers on the sandbox's own networks, bounded in time and
 count. Results go to .cache/bench/ (results.json, deploy-latency.png, the playbooks' logs).
@@ -36,6 +38,7 @@ from bench import (
     database,
     deploy,
     image,
+    jobs,
     provisioning,
     registry,
     renewal,
@@ -63,7 +66,7 @@ from harness.common import APP_PLAYBOOK, docker, wait_until
 DESCRIPTION = __doc__.splitlines()[0]
 SECTIONS = (
     "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
-    "database",
+    "database", "jobs",
 )  # fmt: skip
 ENGINES = ("caddy", "traefik")
 
@@ -131,6 +134,7 @@ def measure_engine(
         ("registry", lambda: registry.measure_registry(box, settings)),
         ("renewal", lambda: renewal.measure_renewal(engine, box, settings)),
         ("database", lambda: database.measure_database(live_container(), settings)),
+        ("jobs", lambda: jobs.measure_jobs(box, settings)),
     ]
     if engine != report.DEFAULT_ENGINE:
         # The switch under every kind of client, on this engine too.
