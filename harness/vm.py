@@ -68,7 +68,7 @@ USER = "debian"
 HOSTNAME = "fastapi-vm"
 # Bumped whenever build_image, install_cloud_packages or configure change what they make; the
 # constants above are part of the inputs hash themselves.
-IMAGE_RECIPE_VERSION = "2"
+IMAGE_RECIPE_VERSION = "3"
 
 NETWORKD_CONFIG = """[Match]
 Name=en* eth*
@@ -149,8 +149,10 @@ def install_cloud_packages(root: Path) -> None:
         run("mount", "-t", fstype, fstype, str(root / target))
     try:
         chroot(root, "apt-get", "update", "-q")
-        chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-               *CLOUD_PACKAGES, *PROVISIONED_PACKAGES)  # fmt: skip
+        chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *CLOUD_PACKAGES)
+        # As the roles install them: with their recommends (Debian 13's docker.io recommends
+        # its CLI, docker-cli).
+        chroot(root, "apt-get", "install", "-y", "-q", *PROVISIONED_PACKAGES)
         chroot(root, "apt-get", "clean")
     finally:
         for _, target in reversed(mounts):

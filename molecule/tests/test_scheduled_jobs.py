@@ -2,12 +2,13 @@
 job that outlasts its timeout (molecule/default/host_vars/fd-default-server/redis.yml). Each is
 a systemd timer on the server whose service runs the command in a one-off container of the live
 release, with the web container's limits and hardening; a job never runs twice at once, its
-timeout stops it and removes its container, and a job the inventory no longer has is
-unscheduled by the next run."""
+timeout stops it and removes its container, `status` and `logs` show how it ended, and a job the
+inventory no longer has is unscheduled by the next run."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 import testinfra
 from conftest import Site, live_release, run_playbook
 
-from harness.common import DEPLOY_PLAYBOOK, wait_until
+from harness.common import DEPLOY_PLAYBOOK, LOGS_PLAYBOOK, STATUS_PLAYBOOK, wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -131,6 +132,20 @@ def test_a_job_past_its_timeout_is_stopped_and_its_container_removed(
     assert lingering["end"] == {"ActiveState": "failed", "Result": "timeout"}
     assert lingering["ended_after"] < LINGER_TIMEOUT + 10, lingering["ended_after"]
     assert LINGER_CONTAINER not in lingering["left"]
+
+
+def test_status_shows_a_jobs_failed_run_and_logs_show_its_journal(
+    lingering: dict[str, Any],
+) -> None:
+    status = run_playbook(STATUS_PLAYBOOK, {})
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert re.search(
+        r"job linger: last run [^;]+: FAILED \(timeout\); next run \w+ 2099-01-01", status.stdout
+    ), status.stdout[-3000:]
+    assert re.search(r"job count-notes: last run [^;]+: succeeded; next run", status.stdout)
+    logs = run_playbook(LOGS_PLAYBOOK, {"app_logs_of": ["jobs"], "app_logs_lines": 20})
+    assert logs.returncode == 0, logs.stdout[-3000:]
+    assert f"{LINGER}.service: Failed with result 'timeout'" in logs.stdout, logs.stdout[-3000:]
 
 
 def test_a_job_no_longer_declared_is_unscheduled_by_the_next_run(
