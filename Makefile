@@ -18,7 +18,7 @@ demo: images sandbox ## Fresh machine -> local sandbox server serving the demo a
 
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
-test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 21 min under emulation; its own CI stage)
+test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 17 min under emulation; its own CI stage)
 	harness/molecule-side-by-side.sh vm
 
 setup: ## Host packages, Docker engine, Python tools and collections
