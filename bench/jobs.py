@@ -34,9 +34,9 @@ import yaml
 from bench import deploy
 from bench.common import BenchError, Json, Settings, log, on_server, playbook, server_docker
 from bench.crash import docker_time
-from bench.stats import percentile
 from harness import sandbox
 from harness.common import DEPLOY_PLAYBOOK, REPO_DIR, app_version, inventory_vars
+from harness.loadgen import percentile
 
 DATABASE_PLAYBOOK = "playbooks/database.yml"
 # The default scenario's Redis and worker: the settings the bench turns on, written down once.

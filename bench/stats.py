@@ -3,7 +3,6 @@ little, so every throughput figure is the median of several runs with their min 
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -53,14 +52,3 @@ def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) ->
     if len(numerators) != len(denominators):
         raise ValueError("paired ratios need as many numerators as denominators")
     return [top / bottom for top, bottom in zip(numerators, denominators, strict=True) if bottom]
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least `share` of the values at
-    or below it (the p99 of fewer than 100 values is their largest)."""
-    if not values:
-        raise ValueError("a percentile needs at least one value")
-    if not 0 < share <= 1:
-        raise ValueError(f"a percentile's share is in (0, 1], not {share}")
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, jobs, report, stats
+from bench import common, jobs, report
 
 # `docker logs --timestamps` of two workers: arq's lines for a job started, done, cancelled by
 # a stop and run again, after Docker's stamp (UTC, nanoseconds).
@@ -59,22 +59,19 @@ def test_lost_and_twice_done_jobs_are_counted() -> None:
     assert jobs.integrity(["a"], done, {"a"}) == {"jobs": 1, "lost": 0, "done_twice": 0}
 
 
-def test_percentiles_are_nearest_rank() -> None:
+def test_latencies_are_summed_up_with_the_load_generators_percentiles() -> None:
+    """One definition of a percentile for every bench figure (the deploy rows' p99 too)."""
     values = [float(value) for value in range(1, 101)]
-    assert stats.percentile(values, 0.5) == 50.0
-    assert stats.percentile(values, 0.99) == 99.0
-    assert stats.percentile(values[:40], 0.99) == 40.0
-    assert stats.percentile([7.0], 0.5) == 7.0
-    with pytest.raises(ValueError, match="at least one"):
-        stats.percentile([], 0.5)
-    with pytest.raises(ValueError, match="share"):
-        stats.percentile([1.0], 0)
+    assert jobs.latency_summary(values) == {
+        "n": 100, "p50_ms": 50.5, "p99_ms": 99.0, "max_ms": 100.0,
+    }  # fmt: skip
+    assert jobs.latency_summary([7.0]) == {"n": 1, "p50_ms": 7.0, "p99_ms": 7.0, "max_ms": 7.0}
 
 
 def test_a_latency_summary_of_no_job_says_so() -> None:
     assert jobs.latency_summary([]) == {"n": 0}
     assert jobs.latency_summary([10.0, 30.0, 20.0]) == {
-        "n": 3, "p50_ms": 20.0, "p99_ms": 30.0, "max_ms": 30.0,
+        "n": 3, "p50_ms": 20.0, "p99_ms": 29.8, "max_ms": 30.0,
     }  # fmt: skip
 
 
