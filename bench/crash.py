@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import time
-from datetime import UTC, datetime
 
-from bench.common import BenchError, Json, Settings, live_container, on_server, server_docker
+from bench.common import Json, Settings, live_container, on_server, server_docker
 from bench.workers import main_pid
 from harness import sandbox
 from harness.common import wait_until
+from harness.worker_log import docker_time
 
 # Docker resets its restart back-off once a container has run this long; crashes are spaced so.
 RESTART_BACKOFF_RESET_S = 10.5
-
-
-def docker_time(value: str) -> float:
-    """Epoch seconds of a Docker timestamp (RFC 3339 with nanoseconds, UTC)."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", value.strip())
-    if not match:
-        raise BenchError(f"not a Docker timestamp: {value!r}")
-    whole = datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    return whole + (float(f"0.{match[2]}") if match[2] else 0.0)
 
 
 def container_state(container: str) -> Json:

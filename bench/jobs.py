@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
 import ssl
 import statistics
@@ -33,20 +32,16 @@ import yaml
 
 from bench import deploy
 from bench.common import BenchError, Json, Settings, log, on_server, playbook, server_docker
-from bench.crash import docker_time
 from harness import sandbox
 from harness.common import DEPLOY_PLAYBOOK, REPO_DIR, app_version, inventory_vars
 from harness.loadgen import percentile
+from harness.worker_log import parse_worker_log
 
 DATABASE_PLAYBOOK = "playbooks/database.yml"
 # The default scenario's Redis and worker: the settings the bench turns on, written down once.
 SCENARIO_REDIS_VARS = REPO_DIR / "molecule/default/host_vars/fd-default-server/redis.yml"
 SCENARIO_KEYS = ("redis_enabled", "redis_image", "redis_image_archive", "app_env", "app_processes")
 SECRET_KEYS = ("redis_password",)
-FUNCTION = "count_words"
-# arq's line for a job done: "  0.01s ← <job id>:count_words ● {...}", after Docker's stamp.
-DONE_LINE = re.compile(rf"^(?P<stamp>\S+Z) .*? ← (?P<job>[^\s:]+):{FUNCTION} ●", re.M)
-RETRIED_LINE = re.compile(rf" ↻ (?P<job>[^\s:]+):{FUNCTION} ", re.M)
 # The longest a job may take from its enqueue to done before it counts as lost.
 DONE_WITHIN_S = 60.0
 POLL_INTERVAL_S = 0.02
@@ -73,18 +68,6 @@ def jobs_vars(scenario: Json, networks: list[str]) -> tuple[Json, Json]:
 
 
 # Pure figures --------------------------------------------------------------------------------
-
-
-def parse_worker_log(text: str) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """When each job was logged done (epoch seconds, each time it was), and how many times
-    each was cancelled to be run again, from `docker logs --timestamps` of the workers."""
-    done: dict[str, list[float]] = {}
-    for match in DONE_LINE.finditer(text):
-        done.setdefault(match["job"], []).append(docker_time(match["stamp"]))
-    retried: dict[str, int] = {}
-    for match in RETRIED_LINE.finditer(text):
-        retried[match["job"]] = retried.get(match["job"], 0) + 1
-    return done, retried
 
 
 def latencies_ms(enqueued: dict[str, float], done: dict[str, list[float]]) -> list[float]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, crash, deploy, load, registry, report, stats
+from bench import common, deploy, load, registry, report, stats
+from harness import worker_log
 from harness.common import APP_DIR, app_version
 
 RECAP = """
@@ -75,8 +76,8 @@ def test_wrk_result_is_read_from_the_script_line() -> None:
 
 
 def test_docker_timestamps_keep_their_nanoseconds() -> None:
-    assert crash.docker_time("1970-01-01T00:00:10.123456789Z") == pytest.approx(10.123456789)
-    assert crash.docker_time("1970-01-01T00:01:00Z") == 60.0
+    assert worker_log.docker_time("1970-01-01T00:00:10.123456789Z") == pytest.approx(10.123456789)
+    assert worker_log.docker_time("1970-01-01T00:01:00Z") == 60.0
 
 
 def test_a_code_only_version_differs_from_the_app_by_one_line(tmp_path: Path) -> None:

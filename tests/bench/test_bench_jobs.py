@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import common, jobs, report
+from harness import worker_log
 
 # `docker logs --timestamps` of two workers: arq's lines for a job started, done, cancelled by
 # a stop and run again, after Docker's stamp (UTC, nanoseconds).
@@ -27,7 +28,7 @@ T0 = 1_796_430_000.0  # 2026-12-05T00:20:00Z
 
 
 def test_the_worker_log_gives_each_job_done_and_run_again() -> None:
-    done, retried = jobs.parse_worker_log(WORKER_LOG)
+    done, retried = worker_log.parse_worker_log(WORKER_LOG)
     assert done["aaa"] == [pytest.approx(T0 + 1.15)]
     assert len(done["ccc"]) == 2
     assert "bbb" in done
@@ -35,7 +36,7 @@ def test_the_worker_log_gives_each_job_done_and_run_again() -> None:
 
 
 def test_latency_runs_from_the_enqueue_to_the_first_time_done() -> None:
-    done, _ = jobs.parse_worker_log(WORKER_LOG)
+    done, _ = worker_log.parse_worker_log(WORKER_LOG)
     enqueued = {"aaa": T0 + 1.0, "ccc": T0 + 4.5, "never": T0 + 1.0}
     assert jobs.latencies_ms(enqueued, done) == [pytest.approx(150.0), pytest.approx(100.0)]
 
