@@ -29,7 +29,12 @@ from conftest import (
     scenario_name,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, ROLLBACK_PLAYBOOK, docker
+from harness.common import (
+    DEPLOY_PLAYBOOK,
+    ROLLBACK_PLAYBOOK,
+    docker,
+    play_recap,
+)
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -207,7 +212,8 @@ def test_moved_tag_is_a_new_release_deployed_without_a_failed_request(
     with load_through_proxy(site, pebble_root) as load:
         status, output = deploy(app_image=f"{REPOSITORY}:moving")
         assert status == 0, output[-3000:]
-    print(f"deploy of a moved tag under load: {load.summary()}")
+    tasks = play_recap(output)[f"fd-{scenario_name()}-server"]["tasks"]
+    print(f"deploy of a moved tag under load, {tasks} tasks: {load.summary()}")
     assert_every_client_served(load)
     assert load.report["last_release"] == short(moved)
     assert live_release(host)["image"] == f"{REPOSITORY}@{moved}"
