@@ -83,6 +83,7 @@ def test_a_site_rerun_changes_nothing_within_its_task_budget(sandbox_up: None) -
     assert result.returncode == 0, result.stdout[-3000:]
     server = play_recap(result.stdout)[SANDBOX.server]
     assert server["changed"] == 0, result.stdout[-3000:]
+    print(f"site.yml rerun: {server['tasks']} tasks")
     assert server["tasks"] <= TASK_BUDGETS["site_rerun"], "\n".join(task_names(result.stdout))
 
 
@@ -93,6 +94,7 @@ def test_a_code_only_deploy_goes_live_within_its_task_budget(
     result = run_playbook(DEPLOY_PLAYBOOK, extra_vars={"app_source_dir": str(source)})
     assert result.returncode == 0, result.stdout[-3000:]
     server = play_recap(result.stdout)[SANDBOX.server]
+    print(f"code-only deploy: {server['tasks']} tasks")
     assert server["tasks"] <= TASK_BUDGETS["deploy_code_only"], "\n".join(task_names(result.stdout))
     assert "Build the app image" in result.stdout  # a real build, not the image found again
 
