@@ -11,6 +11,9 @@ from typing import Any
 PRESTART_OF = "fastapi-deploy.prestart-of"
 # The label of a release's process containers: the release (its web container) they belong to.
 PROCESS_OF = "fastapi-deploy.process-of"
+# The labels of one-off containers (a scheduled job's, a `run`'s): they belong to no release and
+# remove themselves when their command ends.
+ONE_OFF_LABELS = ("fastapi-deploy.job-of", "fastapi-deploy.run-of")
 # What a process entry leaves out. The stop timeout is its grace: the seconds between the stop
 # signal and SIGKILL, for the job it is doing to finish.
 PROCESS_DEFAULTS: dict[str, Any] = {"count": 1, "stop_signal": "SIGTERM", "stop_timeout": 30}
@@ -122,8 +125,15 @@ def retirement_plan(
 ) -> dict[str, list[str]]:
     """From `docker ps -a`-style records of the app's containers: the old releases to stop with
     their processes (kept for rollback), the containers to remove (releases no longer in the
-    history, with their pre-start runs and processes) and the images only those used."""
+    history, with their pre-start runs and processes) and the images only those used. One-off
+    containers are left to finish: a job running through a switch is not cut short, and one that
+    ends between the listing and the stop is not looked for."""
     kept = set(history) | {live}
+    containers = [
+        c
+        for c in containers
+        if not any(label in (c.get("Labels") or {}) for label in ONE_OFF_LABELS)
+    ]
     releases = [c for c in containers if PRESTART_OF not in (c.get("Labels") or {})]
     removed = [c for c in containers if _owner(c) not in kept]
     images_in_use = {c["Image"] for c in containers if _owner(c) in kept}

@@ -9,11 +9,30 @@ import pytest
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter import releases
 
 
-def container(name: str, state: str, image: str, prestart_of: str = "") -> dict[str, Any]:
+def container(
+    name: str, state: str, image: str, prestart_of: str = "", **labelled: str
+) -> dict[str, Any]:
     labels = {"fastapi-deploy.app": "app"}
     if prestart_of:
         labels["fastapi-deploy.prestart-of"] = prestart_of
+    labels |= {f"fastapi-deploy.{key.replace('_', '-')}": value for key, value in labelled.items()}
     return {"Names": [f"/{name}"], "State": state, "Image": image, "Labels": labels}
+
+
+def test_a_scheduled_job_or_one_off_run_in_progress_is_left_to_finish() -> None:
+    """They belong to no release and remove themselves when done: a switch neither stops nor
+    removes them (one may end between the listing and the stop)."""
+    plan = releases.retirement_plan(
+        [
+            container("app-b", "running", "img:b"),
+            container("app-a", "running", "img:a"),
+            container("app-job-count", "running", "img:a", job_of="app-a"),
+            container("app-a-run-20261205", "running", "img:a", run_of="app-a"),
+        ],
+        live="app-b",
+        history=["app-a", "app-b"],
+    )
+    assert plan == {"stop": ["app-a"], "remove": [], "remove_images": []}
 
 
 def test_the_release_replaced_is_stopped_not_removed() -> None:
