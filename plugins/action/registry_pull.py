@@ -23,7 +23,7 @@ def failure_message(step: str, image: str, registry: str, username: str, cause: 
         else f"could not pull {image} from {registry}"
     )
     cause = cause.strip() or "see the task's output"
-    return f"{what}: {cause}. Nothing was started or switched; the live release keeps serving."
+    return f"app: {what}: {cause}. Nothing was started or switched; the live release keeps serving."
 
 
 class ActionModule(ActionBase):
