@@ -377,7 +377,17 @@ def boot(name: str, image: BaseImage, accelerator: str, forwards: Forwards) -> I
         https_port=forwards.ports.get(443, 0), ssh_key=str(key), address=forwards.address,
     )  # fmt: skip
     instance.save()
+    keep_priority(instance.pid)
     return instance
+
+
+def keep_priority(pid: int) -> None:
+    """QEMU daemonizes into a session of its own, and with the kernel's autogroup scheduling a
+    session gets its share of the CPU whatever its processes' nice value: the VM would take as
+    much as the whole test run beside it. Its session gets the priority this process runs at."""
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists():
+        autogroup.write_text(str(os.nice(0)))
 
 
 def wait_for_ssh(instance: Instance, timeout: float) -> float:
