@@ -12,21 +12,11 @@ mkdir -p "$logs"
 pids=()
 net=198
 for scenario in "${scenarios[@]}"; do
-  # The VM's emulation (QEMU under TCG) takes the CPU the container scenarios leave, at a lower
-  # priority: their tests time what clients see while the VM's tests do not race a clock. The VM
-  # is on QEMU's own network, not on a /24.
-  if [ "$scenario" = vm ]; then
-    echo "molecule: vm at a lower CPU priority, log in $logs/vm.log"
-    priority=10
-  else
-    echo "molecule: $scenario on 172.28.$net.0/24, log in $logs/$scenario.log"
-    priority=0
-  fi
+  echo "molecule: $scenario on 172.28.$net.0/24, log in $logs/$scenario.log"
   rm -f "$logs/$scenario-junit.xml"
-  FD_SCENARIO_NET="172.28.$net" nice -n "$priority" molecule test -s "$scenario" \
-    > "$logs/$scenario.log" 2>&1 &
+  FD_SCENARIO_NET="172.28.$net" molecule test -s "$scenario" > "$logs/$scenario.log" 2>&1 &
   pids+=("$!")
-  if [ "$scenario" != vm ]; then net=$((net + 1)); fi
+  net=$((net + 1))
   # The first steps (the collections' dependency check, creating the containers) one at a time.
   if [ "$scenario" != "${scenarios[-1]}" ]; then sleep 30; fi
 done
