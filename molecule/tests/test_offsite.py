@@ -1,0 +1,145 @@
+"""Off-site copies of the backups (roles/offsite): a backup is copied with restic into the
+scenario's S3 object store (SeaweedFS) together with a listed volume; the copy is encrypted
+with the repository's password; a copy that cannot reach the store fails the backup loudly and
+keeps the local dump; and the restore brings back what a server lost, replacing nothing.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from typing import Any
+
+import pytest
+import testinfra
+from conftest import run_playbook, scenario_name
+
+from harness.common import docker, wait_until
+
+testinfra_hosts = ["ansible://fastapi_servers"]
+
+BACKUP_PLAYBOOK = "playbooks/db_backup.yml"
+RESTORE_PLAYBOOK = "playbooks/offsite_restore.yml"
+UNIT = "fastapi-offsite-backup"
+ENV_FILE = "/etc/fastapi-deploy/offsite/restic.env"
+DUMPS = "/var/backups/postgres"
+VOLUME = "app-uploads"
+
+
+def restic(
+    host: testinfra.host.Host, arguments: str, changed: str = ""
+) -> testinfra.backend.base.CommandResult:
+    """restic on the server, with the environment the copy runs with (`changed`: variables set
+    over it)."""
+    command = f"set -a; . {ENV_FILE}; set +a; {changed} restic {arguments}"
+    return host.run(f"bash -c {shlex.quote(command)}")
+
+
+def volume_dir(host: testinfra.host.Host) -> str:
+    return host.check_output(f"docker volume inspect --format '{{{{.Mountpoint}}}}' {VOLUME}")
+
+
+def sha256(host: testinfra.host.Host, path: str) -> str:
+    return host.check_output(f"sha256sum {shlex.quote(path)}").split()[0]
+
+
+def output(result: Any) -> str:  # noqa: ANN401 - a CompletedProcess
+    return str(result.stdout) + str(result.stderr)
+
+
+@pytest.fixture(scope="module")
+def uploaded(host: testinfra.host.Host) -> dict[str, str]:
+    """Two files in the listed volume, as an app's uploads would be: path -> content."""
+    host.check_output(f"docker volume create {VOLUME}")
+    files = {
+        f"{volume_dir(host)}/upload-{uuid.uuid4().hex[:8]}.txt": f"uploaded {uuid.uuid4().hex}"
+        for _ in range(2)
+    }
+    for path, content in files.items():
+        host.check_output(f"printf %s {shlex.quote(content)} > {path}")
+    return files
+
+
+@pytest.fixture(scope="module")
+def copied(host: testinfra.host.Host, uploaded: dict[str, str]) -> dict[str, str]:
+    """A named backup by db_backup (verbose: -vvv), which copies it off the server: the dump's
+    path and checksum, and the playbook's output."""
+    name = f"offsite-{uuid.uuid4().hex[:8]}"
+    result = run_playbook(BACKUP_PLAYBOOK, {"postgres_backup_name": name}, "-vvv")
+    assert result.returncode == 0, output(result)[-3000:]
+    dump = f"{DUMPS}/{name}.dump"
+    return {"dump": dump, "sha256": sha256(host, dump), "output": output(result)}
+
+
+def test_a_backup_is_copied_off_the_server_with_the_listed_volume(
+    host: testinfra.host.Host, copied: dict[str, str], uploaded: dict[str, str]
+) -> None:
+    listed = restic(host, "ls latest")
+    assert listed.rc == 0, listed.stderr
+    assert copied["dump"] in listed.stdout.splitlines()
+    assert set(uploaded) <= set(listed.stdout.splitlines())
+
+
+def test_the_copy_cannot_be_read_without_the_repository_password(
+    host: testinfra.host.Host, copied: dict[str, str]
+) -> None:
+    # The environment of the copy, the storage's credentials included; only the password wrong.
+    wrong = restic(host, "snapshots", changed="RESTIC_PASSWORD_FILE= RESTIC_PASSWORD=not-it")
+    assert wrong.rc != 0
+    assert "wrong password" in wrong.stderr.lower()
+
+
+def test_the_copy_runs_on_a_schedule(host: testinfra.host.Host) -> None:
+    timer = host.service(f"{UNIT}.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+
+
+def test_the_storage_secrets_are_in_root_only_files_and_no_output(
+    host: testinfra.host.Host, copied: dict[str, str], inventory_vars: dict[str, Any]
+) -> None:
+    for path in (ENV_FILE, "/etc/fastapi-deploy/offsite/password"):
+        secret_file = host.file(path)
+        assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "root", 0o600)
+    secrets = [
+        str(inventory_vars["offsite_password"]),
+        str(inventory_vars["offsite_environment"]["AWS_SECRET_ACCESS_KEY"]),
+    ]
+    for secret in secrets:
+        assert secret not in copied["output"]
+        assert secret not in host.check_output(f"systemctl show {UNIT}.service")
+
+
+def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
+    host: testinfra.host.Host, copied: dict[str, str]
+) -> None:
+    store = f"fd-{scenario_name()}-s3"
+    name = f"unreachable-{uuid.uuid4().hex[:8]}"
+    docker("stop", store)
+    try:
+        result = run_playbook(BACKUP_PLAYBOOK, {"postgres_backup_name": name})
+    finally:
+        docker("start", store)
+    assert result.returncode != 0
+    assert "offsite: the copy to" in output(result)
+    assert host.file(f"{DUMPS}/{name}.dump").is_file
+    assert host.run(f"systemctl is-failed {UNIT}.service").stdout.strip() == "failed"
+    # The store back, the next copy succeeds and carries the dump the failed one could not.
+    wait_until(lambda: restic(host, "cat config").rc == 0, 60)
+    assert host.run(f"systemctl start {UNIT}.service").rc == 0
+    assert f"{DUMPS}/{name}.dump" in restic(host, "ls latest").stdout.splitlines()
+
+
+def test_the_restore_brings_back_what_was_lost_and_replaces_nothing(
+    host: testinfra.host.Host, copied: dict[str, str], uploaded: dict[str, str]
+) -> None:
+    # What a lost server lacks: the dump and one uploaded file. The other file exists, changed
+    # since the copy: it stays as it is.
+    lost, kept = sorted(uploaded)
+    host.check_output(f"rm -f {copied['dump']} {lost}")
+    host.check_output(f"printf changed > {kept}")
+    result = run_playbook(RESTORE_PLAYBOOK, {})
+    assert result.returncode == 0, output(result)[-3000:]
+    assert sha256(host, copied["dump"]) == copied["sha256"]
+    assert host.file(lost).content_string == uploaded[lost]
+    assert host.file(kept).content_string == "changed"
