@@ -6,6 +6,7 @@ keeps the local dump; and the restore brings back what a server lost, replacing 
 
 from __future__ import annotations
 
+import re
 import shlex
 import uuid
 from typing import Any
@@ -19,9 +20,11 @@ from harness.common import docker, wait_until
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 BACKUP_PLAYBOOK = "playbooks/db_backup.yml"
+STATUS_PLAYBOOK = "playbooks/status.yml"
 RESTORE_PLAYBOOK = "playbooks/offsite_restore.yml"
 UNIT = "fastapi-offsite-backup"
 ENV_FILE = "/etc/fastapi-deploy/offsite/restic.env"
+LAST_COPY = "/var/lib/fastapi-deploy/offsite-last-success"
 DUMPS = "/var/backups/postgres"
 VOLUME = "app-uploads"
 
@@ -108,6 +111,24 @@ def test_the_storage_secrets_are_in_root_only_files_and_no_output(
     for secret in secrets:
         assert secret not in copied["output"]
         assert secret not in host.check_output(f"systemctl show {UNIT}.service")
+
+
+def test_status_reports_the_age_of_the_last_copy(copied: dict[str, str]) -> None:
+    result = run_playbook(STATUS_PLAYBOOK, {})
+    assert result.returncode == 0, output(result)[-3000:]
+    assert re.search(r"last off-site copy \d+ min ago", output(result)), output(result)[-3000:]
+
+
+def test_status_fails_when_the_last_copy_is_older_than_the_limit(
+    host: testinfra.host.Host, copied: dict[str, str]
+) -> None:
+    host.check_output(f"touch -d '30 hours ago' {LAST_COPY}")
+    try:
+        result = run_playbook(STATUS_PLAYBOOK, {})
+    finally:
+        host.check_output(f"touch {LAST_COPY}")
+    assert result.returncode != 0
+    assert "offsite_max_age_hours: last off-site copy older than 26 h" in output(result)
 
 
 def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
