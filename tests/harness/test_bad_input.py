@@ -176,6 +176,9 @@ BAD_INPUTS = {
         {**OFFSITE, "offsite_keep_daily": 0, "offsite_keep_weekly": 0, "offsite_keep_monthly": 0},
         "offsite_keep_daily",
     ),
+    "off-site age limit of zero": (
+        {**OFFSITE, "offsite_max_age_hours": 0}, "offsite_max_age_hours",
+    ),
     "off-site S3 repository without its keys": (
         {**OFFSITE, "offsite_environment": {}}, "offsite_environment",
     ),
