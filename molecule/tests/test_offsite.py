@@ -23,8 +23,7 @@ BACKUP_PLAYBOOK = "playbooks/db_backup.yml"
 STATUS_PLAYBOOK = "playbooks/status.yml"
 RESTORE_PLAYBOOK = "playbooks/offsite_restore.yml"
 UNIT = "fastapi-offsite-backup"
-ENV_FILE = "/etc/fastapi-deploy/offsite/restic.env"
-LAST_COPY = "/var/lib/fastapi-deploy/offsite-last-success"
+REPOSITORIES = "/etc/fastapi-deploy/offsite/repositories.sh"
 DUMPS = "/var/backups/postgres"
 VOLUME = "app-uploads"
 
@@ -32,10 +31,23 @@ VOLUME = "app-uploads"
 def restic(
     host: testinfra.host.Host, arguments: str, changed: str = ""
 ) -> testinfra.backend.base.CommandResult:
-    """restic on the server, with the environment the copy runs with (`changed`: variables set
-    over it)."""
-    command = f"set -a; . {ENV_FILE}; set +a; {changed} restic {arguments}"
+    """restic on the server, with the environment the copy to the first repository runs with
+    (`changed`: variables set over it)."""
+    command = (
+        f". {REPOSITORIES}; offsite_environment_0; "
+        'export RESTIC_REPOSITORY="${offsite_repositories[0]}"; '
+        f"{changed} restic {arguments}"
+    )
     return host.run(f"bash -c {shlex.quote(command)}")
+
+
+def last_copy_file(host: testinfra.host.Host) -> str:
+    """Where the copy to the first repository records when it last succeeded."""
+    return host.check_output(f"bash -c '. {REPOSITORIES}; echo ${{offsite_state_files[0]}}'")
+
+
+def repository(inventory_vars: dict[str, Any]) -> str:
+    return str(inventory_vars["offsite_repositories"][0]["repository"])
 
 
 def volume_dir(host: testinfra.host.Host) -> str:
@@ -101,38 +113,43 @@ def test_the_copy_runs_on_a_schedule(host: testinfra.host.Host) -> None:
 def test_the_storage_secrets_are_in_root_only_files_and_no_output(
     host: testinfra.host.Host, copied: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
-    for path in (ENV_FILE, "/etc/fastapi-deploy/offsite/password"):
+    for path in (REPOSITORIES, "/etc/fastapi-deploy/offsite/password"):
         secret_file = host.file(path)
         assert (secret_file.user, secret_file.group, secret_file.mode) == ("root", "root", 0o600)
     secrets = [
         str(inventory_vars["offsite_password"]),
-        str(inventory_vars["offsite_environment"]["AWS_SECRET_ACCESS_KEY"]),
+        str(inventory_vars["offsite_repositories"][0]["environment"]["AWS_SECRET_ACCESS_KEY"]),
     ]
     for secret in secrets:
         assert secret not in copied["output"]
         assert secret not in host.check_output(f"systemctl show {UNIT}.service")
 
 
-def test_status_reports_the_age_of_the_last_copy(copied: dict[str, str]) -> None:
+def test_status_reports_the_age_of_the_last_copy(
+    copied: dict[str, str], inventory_vars: dict[str, Any]
+) -> None:
     result = run_playbook(STATUS_PLAYBOOK, {})
     assert result.returncode == 0, output(result)[-3000:]
-    assert re.search(r"last off-site copy \d+ min ago", output(result)), output(result)[-3000:]
+    reported = rf"last copy to {re.escape(repository(inventory_vars))} \d+ min ago"
+    assert re.search(reported, output(result)), output(result)[-3000:]
 
 
 def test_status_fails_when_the_last_copy_is_older_than_the_limit(
-    host: testinfra.host.Host, copied: dict[str, str]
+    host: testinfra.host.Host, copied: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
-    host.check_output(f"touch -d '30 hours ago' {LAST_COPY}")
+    last_copy = last_copy_file(host)
+    host.check_output(f"touch -d '30 hours ago' {last_copy}")
     try:
         result = run_playbook(STATUS_PLAYBOOK, {})
     finally:
-        host.check_output(f"touch {LAST_COPY}")
+        host.check_output(f"touch {last_copy}")
     assert result.returncode != 0
-    assert "offsite_max_age_hours: last off-site copy older than 26 h" in output(result)
+    stale = f"offsite_max_age_hours: last copy to {repository(inventory_vars)} older than 26 h"
+    assert stale in output(result)
 
 
 def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
-    host: testinfra.host.Host, copied: dict[str, str]
+    host: testinfra.host.Host, copied: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
     store = f"fd-{scenario_name()}-s3"
     name = f"unreachable-{uuid.uuid4().hex[:8]}"
@@ -142,7 +159,7 @@ def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
     finally:
         docker("start", store)
     assert result.returncode != 0
-    assert "offsite: the copy to" in output(result)
+    assert f"offsite: the copy to {repository(inventory_vars)} FAILED" in output(result)
     assert host.file(f"{DUMPS}/{name}.dump").is_file
     assert host.run(f"systemctl is-failed {UNIT}.service").stdout.strip() == "failed"
     # The store back, the next copy succeeds and carries the dump the failed one could not.

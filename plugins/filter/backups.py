@@ -1,11 +1,49 @@
-"""How old a server's backups are, as `status` reports them: each one's age in words, and which
-are older than the limit the operator set."""
+"""The off-site copies' rules and reports: which repositories an inventory may copy to, and how
+old a server's backups are, as `status` reports them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 HOUR = 3600
+# restic's S3 backend: s3:<scheme>://<endpoint>/<bucket>[/<path>].
+S3_REPOSITORY = re.compile(r"^s3:https?://[^/\s]+/[^/\s]+")
+ENVIRONMENT_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def offsite_repositories_problems(entries: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with offsite_repositories, each problem naming its entry and field; the
+    storage's secrets are never quoted (only the variables' names)."""
+    if not entries:
+        return ["offsite_repositories: name at least one repository to copy to"]
+    problems, seen = [], set()
+    for index, entry in enumerate(entries):
+        where = f"offsite_repositories[{index}]"
+        repository = str(entry.get("repository", ""))
+        environment = entry.get("environment") or {}
+        if not S3_REPOSITORY.match(repository):
+            problems.append(
+                f"{where}.repository: '{repository}' is not an S3 repository such as "
+                "s3:https://<endpoint>/<bucket>/<path> (a copy on the server's own disk is lost "
+                "with it)"
+            )
+        elif repository in seen:
+            problems.append(f"{where}.repository: '{repository}' is named twice")
+        seen.add(repository)
+        misnamed = [name for name in environment if not ENVIRONMENT_NAME.match(str(name))]
+        if misnamed:
+            problems.append(
+                f"{where}.environment: {', '.join(map(str, misnamed))}: not environment variable "
+                "names"
+            )
+        if repository.startswith("s3:") and not all(environment.get(key) for key in S3_KEYS):
+            problems.append(
+                f"{where}.environment: an S3 repository needs {' and '.join(S3_KEYS)} (in "
+                "ansible-vault)"
+            )
+    return problems
 
 
 def age_in_words(seconds: float) -> str:
@@ -45,4 +83,7 @@ def backup_ages(
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"backup_ages": backup_ages}
+        return {
+            "backup_ages": backup_ages,
+            "offsite_repositories_problems": offsite_repositories_problems,
+        }

@@ -28,9 +28,13 @@ DATABASE = {
 # Off-site copies that pass validation; each case breaks one of their rules.
 OFFSITE = {
     "offsite_enabled": True,
-    "offsite_repository": "s3:https://s3.example.test/backups/server",
+    "offsite_repositories": [
+        {
+            "repository": "s3:https://s3.example.test/backups/server",
+            "environment": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"},
+        }
+    ],
     "offsite_password": "a-long-enough-repository-password",
-    "offsite_environment": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"},
     "offsite_paths": ["/var/backups/postgres"],
 }
 BAD_INPUTS = {
@@ -168,7 +172,8 @@ BAD_INPUTS = {
         "app_processes[0].stop_signal",
     ),
     "off-site repository on the server's own disk": (
-        {**OFFSITE, "offsite_repository": "/var/backups/restic"}, "offsite_repository",
+        {**OFFSITE, "offsite_repositories": [{"repository": "/var/backups/restic"}]},
+        "offsite_repositories[0].repository",
     ),
     "off-site copies without a password": ({**OFFSITE, "offsite_password": ""}, "offsite_password"),
     "off-site copies of nothing": ({**OFFSITE, "offsite_paths": []}, "offsite_paths"),
@@ -180,7 +185,8 @@ BAD_INPUTS = {
         {**OFFSITE, "offsite_max_age_hours": 0}, "offsite_max_age_hours",
     ),
     "off-site S3 repository without its keys": (
-        {**OFFSITE, "offsite_environment": {}}, "offsite_environment",
+        {**OFFSITE, "offsite_repositories": [{"repository": "s3:https://s3.example.test/b/s"}]},
+        "offsite_repositories[0].environment",
     ),
 }  # fmt: skip
 

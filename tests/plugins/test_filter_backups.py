@@ -5,6 +5,7 @@ from __future__ import annotations
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter.backups import (
     age_in_words,
     backup_ages,
+    offsite_repositories_problems,
 )
 
 NOW = 1_800_000_000.0
@@ -42,4 +43,46 @@ def test_a_new_server_is_given_the_limit_for_its_first_backup() -> None:
 def test_no_backup_long_after_the_set_up_is_stale() -> None:
     assert backup_ages({"newest local backup": 0}, NOW, NOW - 30 * HOUR, 26)["stale"] == [
         "newest local backup"
+    ]
+
+
+S3 = {
+    "repository": "s3:https://s3.example.test/backups/web1",
+    "environment": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "not-shown-secret"},
+}
+
+
+def test_s3_repositories_with_their_keys_pass() -> None:
+    second = {**S3, "repository": "s3:http://10.0.0.5:8333/backups/web1"}
+    assert offsite_repositories_problems([S3, second]) == []
+
+
+def test_no_repository_is_refused() -> None:
+    assert offsite_repositories_problems([]) == [
+        "offsite_repositories: name at least one repository to copy to"
+    ]
+
+
+def test_a_repository_on_the_servers_own_disk_is_refused_naming_its_entry() -> None:
+    (problem,) = offsite_repositories_problems([S3, {**S3, "repository": "/var/backups/restic"}])
+    assert problem.startswith("offsite_repositories[1].repository: '/var/backups/restic' is not")
+
+
+def test_an_s3_repository_without_its_keys_is_refused_without_quoting_a_secret() -> None:
+    entry = {**S3, "environment": {"AWS_SECRET_ACCESS_KEY": "not-shown-secret"}}
+    (problem,) = offsite_repositories_problems([entry])
+    assert problem.startswith("offsite_repositories[0].environment: an S3 repository needs")
+    assert "not-shown-secret" not in problem
+
+
+def test_a_repository_named_twice_is_refused() -> None:
+    assert offsite_repositories_problems([S3, S3]) == [
+        f"offsite_repositories[1].repository: '{S3['repository']}' is named twice"
+    ]
+
+
+def test_environment_names_must_be_variable_names() -> None:
+    entry = {**S3, "environment": {**S3["environment"], "aws-region": "x"}}
+    assert offsite_repositories_problems([entry]) == [
+        "offsite_repositories[0].environment: aws-region: not environment variable names"
     ]
