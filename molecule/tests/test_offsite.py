@@ -1,7 +1,8 @@
-"""Off-site copies of the backups (roles/offsite): a backup is copied with restic into the
-scenario's S3 object store (SeaweedFS) together with a listed volume; the copy is encrypted
-with the repository's password; a copy that cannot reach the store fails the backup loudly and
-keeps the local dump; and the restore brings back what a server lost, replacing nothing.
+"""Off-site copies of the backups (roles/offsite): a backup is copied with restic, together with
+a listed volume, into the scenario's S3 object store (SeaweedFS) and onto its SFTP backup host
+(OpenSSH); the copies are encrypted with the repositories' password; a store that cannot be
+reached fails the backup loudly, keeps the local dump and does not stop the copy to the other;
+and the restore brings back what a server lost, replacing nothing.
 """
 
 from __future__ import annotations
@@ -28,15 +29,18 @@ DUMPS = "/var/backups/postgres"
 VOLUME = "app-uploads"
 
 
+S3, SFTP = 0, 1
+
+
 def restic(
-    host: testinfra.host.Host, arguments: str, changed: str = ""
+    host: testinfra.host.Host, arguments: str, repository: int = S3, changed: str = ""
 ) -> testinfra.backend.base.CommandResult:
-    """restic on the server, with the environment the copy to the first repository runs with
-    (`changed`: variables set over it)."""
+    """restic on the server, as the copy to the repository of that index runs it (`changed`:
+    variables set over its environment)."""
     command = (
-        f". {REPOSITORIES}; offsite_environment_0; "
-        'export RESTIC_REPOSITORY="${offsite_repositories[0]}"; '
-        f"{changed} restic {arguments}"
+        f". {REPOSITORIES}; offsite_environment_{repository}; "
+        f'export RESTIC_REPOSITORY="${{offsite_repositories[{repository}]}}"; '
+        f'{changed} restic "${{offsite_restic_options[@]}}" {arguments}'
     )
     return host.run(f"bash -c {shlex.quote(command)}")
 
@@ -46,8 +50,8 @@ def last_copy_file(host: testinfra.host.Host) -> str:
     return host.check_output(f"bash -c '. {REPOSITORIES}; echo ${{offsite_state_files[0]}}'")
 
 
-def repository(inventory_vars: dict[str, Any]) -> str:
-    return str(inventory_vars["offsite_repositories"][0]["repository"])
+def repository(inventory_vars: dict[str, Any], index: int = S3) -> str:
+    return str(inventory_vars["offsite_repositories"][index]["repository"])
 
 
 def volume_dir(host: testinfra.host.Host) -> str:
@@ -86,10 +90,11 @@ def copied(host: testinfra.host.Host, uploaded: dict[str, str]) -> dict[str, str
     return {"dump": dump, "sha256": sha256(host, dump), "output": output(result)}
 
 
-def test_a_backup_is_copied_off_the_server_with_the_listed_volume(
-    host: testinfra.host.Host, copied: dict[str, str], uploaded: dict[str, str]
+@pytest.mark.parametrize("store", [S3, SFTP], ids=["S3", "SFTP"])
+def test_a_backup_is_copied_to_each_store_with_the_listed_volume(
+    host: testinfra.host.Host, copied: dict[str, str], uploaded: dict[str, str], store: int
 ) -> None:
-    listed = restic(host, "ls latest")
+    listed = restic(host, "ls latest", store)
     assert listed.rc == 0, listed.stderr
     assert copied["dump"] in listed.stdout.splitlines()
     assert set(uploaded) <= set(listed.stdout.splitlines())
@@ -130,8 +135,9 @@ def test_status_reports_the_age_of_the_last_copy(
 ) -> None:
     result = run_playbook(STATUS_PLAYBOOK, {})
     assert result.returncode == 0, output(result)[-3000:]
-    reported = rf"last copy to {re.escape(repository(inventory_vars))} \d+ min ago"
-    assert re.search(reported, output(result)), output(result)[-3000:]
+    for store in (S3, SFTP):
+        reported = rf"last copy to {re.escape(repository(inventory_vars, store))} \d+ min ago"
+        assert re.search(reported, output(result)), output(result)[-3000:]
 
 
 def test_status_fails_when_the_last_copy_is_older_than_the_limit(
@@ -148,7 +154,7 @@ def test_status_fails_when_the_last_copy_is_older_than_the_limit(
     assert stale in output(result)
 
 
-def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
+def test_a_store_out_of_reach_fails_the_backup_keeps_the_dump_and_not_the_other_copy(
     host: testinfra.host.Host, copied: dict[str, str], inventory_vars: dict[str, Any]
 ) -> None:
     store = f"fd-{scenario_name()}-s3"
@@ -161,6 +167,7 @@ def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
     assert result.returncode != 0
     assert f"offsite: the copy to {repository(inventory_vars)} FAILED" in output(result)
     assert host.file(f"{DUMPS}/{name}.dump").is_file
+    assert f"{DUMPS}/{name}.dump" in restic(host, "ls latest", SFTP).stdout.splitlines()
     assert host.run(f"systemctl is-failed {UNIT}.service").stdout.strip() == "failed"
     # The store back, the next copy succeeds and carries the dump the failed one could not.
     wait_until(lambda: restic(host, "cat config").rc == 0, 60)
@@ -169,14 +176,20 @@ def test_a_copy_that_cannot_reach_the_store_fails_the_backup_and_keeps_the_dump(
 
 
 def test_the_restore_brings_back_what_was_lost_and_replaces_nothing(
-    host: testinfra.host.Host, copied: dict[str, str], uploaded: dict[str, str]
+    host: testinfra.host.Host,
+    copied: dict[str, str],
+    uploaded: dict[str, str],
+    inventory_vars: dict[str, Any],
 ) -> None:
     # What a lost server lacks: the dump and one uploaded file. The other file exists, changed
     # since the copy: it stays as it is.
     lost, kept = sorted(uploaded)
     host.check_output(f"rm -f {copied['dump']} {lost}")
     host.check_output(f"printf changed > {kept}")
-    result = run_playbook(RESTORE_PLAYBOOK, {})
+    # From the SFTP host: the S3 store's copies are read by every test above.
+    result = run_playbook(
+        RESTORE_PLAYBOOK, {"offsite_restore_from": repository(inventory_vars, SFTP)}
+    )
     assert result.returncode == 0, output(result)[-3000:]
     assert sha256(host, copied["dump"]) == copied["sha256"]
     assert host.file(lost).content_string == uploaded[lost]

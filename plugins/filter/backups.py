@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 HOUR = 3600
-# restic's S3 backend: s3:<scheme>://<endpoint>/<bucket>[/<path>].
+# restic's S3 backend: s3:<scheme>://<endpoint>/<bucket>[/<path>]; its SFTP backend:
+# sftp:<user>@<host>:<path>.
 S3_REPOSITORY = re.compile(r"^s3:https?://[^/\s]+/[^/\s]+")
+SFTP_REPOSITORY = re.compile(r"^sftp:[^@:\s]+@(?P<host>[^:/\s]+):\S+$")
 ENVIRONMENT_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -23,11 +25,12 @@ def offsite_repositories_problems(entries: list[dict[str, Any]]) -> list[str]:
         where = f"offsite_repositories[{index}]"
         repository = str(entry.get("repository", ""))
         environment = entry.get("environment") or {}
-        if not S3_REPOSITORY.match(repository):
+        sftp = SFTP_REPOSITORY.match(repository)
+        if not (S3_REPOSITORY.match(repository) or sftp):
             problems.append(
-                f"{where}.repository: '{repository}' is not an S3 repository such as "
-                "s3:https://<endpoint>/<bucket>/<path> (a copy on the server's own disk is lost "
-                "with it)"
+                f"{where}.repository: '{repository}' is neither an S3 repository "
+                "(s3:https://<endpoint>/<bucket>/<path>) nor an SFTP one "
+                "(sftp:<user>@<host>:<path>): a copy on the server's own disk is lost with it"
             )
         elif repository in seen:
             problems.append(f"{where}.repository: '{repository}' is named twice")
@@ -43,6 +46,30 @@ def offsite_repositories_problems(entries: list[dict[str, Any]]) -> list[str]:
                 f"{where}.environment: an S3 repository needs {' and '.join(S3_KEYS)} (in "
                 "ansible-vault)"
             )
+        if sftp:
+            problems.extend(sftp_problems(where, sftp.group("host"), entry))
+    return problems
+
+
+def sftp_problems(where: str, host: str, entry: dict[str, Any]) -> list[str]:
+    """An SFTP repository logs in with its own key and checks the host's key: trusting it on
+    first use would hand the backups to whoever answers first."""
+    problems = []
+    if "PRIVATE KEY" not in str(entry.get("ssh_private_key", "")):
+        problems.append(
+            f"{where}.ssh_private_key: an SFTP repository needs the private key it logs in with "
+            "(in ansible-vault)"
+        )
+    known = [
+        line.split()[0].split(",")
+        for line in str(entry.get("ssh_known_hosts", "")).splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    if not any(host in names for names in known):
+        problems.append(
+            f"{where}.ssh_known_hosts: no key of {host} (a line of `ssh-keyscan {host}`, checked "
+            "out of band)"
+        )
     return problems
 
 

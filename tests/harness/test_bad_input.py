@@ -181,6 +181,13 @@ BAD_INPUTS = {
         {**OFFSITE, "offsite_keep_daily": 0, "offsite_keep_weekly": 0, "offsite_keep_monthly": 0},
         "offsite_keep_daily",
     ),
+    "off-site SFTP host whose key is not given": (
+        {**OFFSITE, "offsite_repositories": [{
+            "repository": "sftp:web1@backup.example.test:/srv/restic/web1",
+            "ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n",
+        }]},
+        "offsite_repositories[0].ssh_known_hosts",
+    ),
     "off-site age limit of zero": (
         {**OFFSITE, "offsite_max_age_hours": 0}, "offsite_max_age_hours",
     ),

@@ -65,7 +65,7 @@ def test_no_repository_is_refused() -> None:
 
 def test_a_repository_on_the_servers_own_disk_is_refused_naming_its_entry() -> None:
     (problem,) = offsite_repositories_problems([S3, {**S3, "repository": "/var/backups/restic"}])
-    assert problem.startswith("offsite_repositories[1].repository: '/var/backups/restic' is not")
+    assert problem.startswith("offsite_repositories[1].repository: '/var/backups/restic' is neither")
 
 
 def test_an_s3_repository_without_its_keys_is_refused_without_quoting_a_secret() -> None:
@@ -86,3 +86,28 @@ def test_environment_names_must_be_variable_names() -> None:
     assert offsite_repositories_problems([entry]) == [
         "offsite_repositories[0].environment: aws-region: not environment variable names"
     ]
+
+
+SFTP = {
+    "repository": "sftp:offsite@backup.example.test:/srv/offsite/web1",
+    "ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-shown\n-----END ...",
+    "ssh_known_hosts": "backup.example.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKU2",
+}
+
+
+def test_an_sftp_repository_with_its_key_and_the_hosts_key_passes() -> None:
+    assert offsite_repositories_problems([S3, SFTP]) == []
+
+
+def test_an_sftp_repository_without_the_hosts_key_is_refused() -> None:
+    entry = {**SFTP, "ssh_known_hosts": "other.example.test ssh-ed25519 AAAA"}
+    assert offsite_repositories_problems([entry]) == [
+        "offsite_repositories[0].ssh_known_hosts: no key of backup.example.test (a line of "
+        "`ssh-keyscan backup.example.test`, checked out of band)"
+    ]
+
+
+def test_an_sftp_repository_without_a_private_key_is_refused_without_quoting_it() -> None:
+    (problem,) = offsite_repositories_problems([{**SFTP, "ssh_private_key": "not-shown"}])
+    assert problem.startswith("offsite_repositories[0].ssh_private_key: an SFTP repository needs")
+    assert "not-shown" not in problem
