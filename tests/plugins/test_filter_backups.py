@@ -65,7 +65,8 @@ def test_no_repository_is_refused() -> None:
 
 def test_a_repository_on_the_servers_own_disk_is_refused_naming_its_entry() -> None:
     (problem,) = offsite_repositories_problems([S3, {**S3, "repository": "/var/backups/restic"}])
-    assert problem.startswith("offsite_repositories[1].repository: '/var/backups/restic' is neither")
+    assert problem.startswith("offsite_repositories[1].repository: '/var/backups/restic' is ")
+    assert "neither an S3 repository" in problem
 
 
 def test_an_s3_repository_without_its_keys_is_refused_without_quoting_a_secret() -> None:
