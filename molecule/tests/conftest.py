@@ -133,6 +133,8 @@ REGISTRY_MODULES = ["test_registry.py"]
 # scenario's deploy under load (no failed request, every answer from the new release after it,
 # the old release kept for a rollback).
 DATABASE_MODULES = ["test_database.py"]
+# The off-site copies' tests run where the inventory turns them on (offsite_enabled: traefik).
+OFFSITE_MODULES = ["test_offsite.py"]
 
 # Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
 REDIS_MODULES = ["test_redis.py"]
@@ -168,6 +170,8 @@ def runs_here(test: str, scenario: str) -> bool:
     if module in REGISTRY_MODULES:
         return bool(host_vars.get("app_image"))
     if module in DATABASE_MODULES and not host_vars.get("postgres_enabled"):
+        return False
+    if module in OFFSITE_MODULES and not host_vars.get("offsite_enabled"):
         return False
     if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
         return False

@@ -13,7 +13,7 @@ import pytest
 import testinfra
 from conftest import converge_site, live_release, run_playbook
 
-from harness.common import APP_PLAYBOOK
+from harness.common import APP_PLAYBOOK, CACHE_DIR
 
 testinfra_hosts = ["ansible://fastapi_servers"]
 
@@ -58,3 +58,20 @@ def test_database_passwords_are_not_in_the_converge_output(
     assert "Try each role's password" in converge_output  # the database's tasks really ran
     for variable in ("postgres_superuser_password", "postgres_app_password"):
         assert str(inventory_vars[variable]) not in converge_output, variable
+
+
+def test_off_site_secrets_are_not_in_the_converge_output(
+    converge_output: str, inventory_vars: dict[str, Any]
+) -> None:
+    assert inventory_vars.get("offsite_enabled"), "this scenario copies no backups off-site"
+    # The tasks that write them really ran.
+    assert "Write the repositories with their credentials" in converge_output
+    assert "Write each SFTP host's login key" in converge_output
+    secrets_of_theirs = [str(inventory_vars["offsite_password"])]
+    for entry in inventory_vars["offsite_repositories"]:
+        secrets_of_theirs += [str(value) for value in entry.get("environment", {}).values()]
+    # The SFTP login key's body (the inventory reads it from the harness's export).
+    key_lines = (CACHE_DIR / "backup-host-key").read_text().splitlines()[1:-1]
+    secrets_of_theirs += [line for line in key_lines if len(line) > 20]
+    leaked = [secret for secret in secrets_of_theirs if secret in converge_output]
+    assert not leaked, f"{len(leaked)} off-site secret(s) in the output"

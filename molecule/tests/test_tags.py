@@ -62,6 +62,7 @@ def test_skipping_hardening_runs_every_other_concern(
 ) -> None:
     data_services = {"postgres"} if inventory_vars.get("postgres_enabled") else set()
     data_services |= {"redis"} if inventory_vars.get("redis_enabled") else set()
+    data_services |= {"offsite"} if inventory_vars.get("offsite_enabled") else set()
     assert roles_that_acted(without_hardening) == set(ROLES) - {"hardening"} | data_services
 
 

@@ -25,6 +25,18 @@ DATABASE = {
     "postgres_app_password": "bad-input-test-app-value",
 }
 
+# Off-site copies that pass validation; each case breaks one of their rules.
+OFFSITE = {
+    "offsite_enabled": True,
+    "offsite_repositories": [
+        {
+            "repository": "s3:https://s3.example.test/backups/server",
+            "environment": {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"},
+        }
+    ],
+    "offsite_password": "a-long-enough-repository-password",
+    "offsite_paths": ["/var/backups/postgres"],
+}
 BAD_INPUTS = {
     "no domain": ({"proxy_domains": []}, "proxy_domains"),
     "malformed domain": ({"proxy_domains": ["not a domain"]}, "proxy_domains"),
@@ -158,6 +170,30 @@ BAD_INPUTS = {
     "process stop signal unknown": (
         {"app_processes": [{"name": "worker", "command": ["arq"], "stop_signal": "TERM"}]},
         "app_processes[0].stop_signal",
+    ),
+    "off-site repository on the server's own disk": (
+        {**OFFSITE, "offsite_repositories": [{"repository": "/var/backups/restic"}]},
+        "offsite_repositories[0].repository",
+    ),
+    "off-site copies without a password": ({**OFFSITE, "offsite_password": ""}, "offsite_password"),
+    "off-site copies of nothing": ({**OFFSITE, "offsite_paths": []}, "offsite_paths"),
+    "off-site retention that keeps nothing": (
+        {**OFFSITE, "offsite_keep_daily": 0, "offsite_keep_weekly": 0, "offsite_keep_monthly": 0},
+        "offsite_keep_daily",
+    ),
+    "off-site SFTP host whose key is not given": (
+        {**OFFSITE, "offsite_repositories": [{
+            "repository": "sftp:web1@backup.example.test:/srv/restic/web1",
+            "ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n",
+        }]},
+        "offsite_repositories[0].ssh_known_hosts",
+    ),
+    "off-site age limit of zero": (
+        {**OFFSITE, "offsite_max_age_hours": 0}, "offsite_max_age_hours",
+    ),
+    "off-site S3 repository without its keys": (
+        {**OFFSITE, "offsite_repositories": [{"repository": "s3:https://s3.example.test/b/s"}]},
+        "offsite_repositories[0].environment",
     ),
 }  # fmt: skip
 
