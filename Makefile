@@ -9,12 +9,12 @@ SCENARIOS ?= default traefik
 AAR_DOC := aar-doc --config-file .aar_doc.yml
 .DEFAULT_GOAL := demo
 
-.PHONY: help demo test test-vm bench bench-smoke setup images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
+.PHONY: help demo test test-vm bench bench-smoke setup images demo-images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 help: ## This list of targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
-demo: images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
+demo: demo-images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
@@ -27,6 +27,11 @@ setup: ## Host packages, Docker engine, Python tools and collections
 
 images: setup ## Build the local images (each only when its inputs changed)
 	python -m harness.images
+
+# The sandbox's own: its server, Pebble, and the stand-ins for the images its site.yml runs (Caddy,
+# the app's Python base, PostgreSQL). The tests' other images come with `make images`.
+demo-images: setup ## Build the images the sandbox needs, and no other
+	python -m harness.images server pebble caddy python postgres
 
 sandbox: ## Bring the sandbox up and provision it with site.yml
 	python -m harness.sandbox up
