@@ -112,9 +112,10 @@ def start_pebble(sandbox: Sandbox) -> None:
     )  # fmt: skip
 
 
-def server_container_options() -> list[str]:
-    """`docker run` options for the server container, from the scenarios' server platform."""
-    platform = server_platform()
+def server_container_options(scenario: str = "default") -> list[str]:
+    """`docker run` options for the server container, from the scenarios' server platform (the
+    scenario's image)."""
+    platform = server_platform(scenario)
     options = [f"--cgroupns={platform['cgroupns_mode']}"]
     options += [arg for cap in platform["capabilities"] for arg in ("--cap-add", cap)]
     options += [arg for opt in platform["security_opts"] for arg in ("--security-opt", opt)]

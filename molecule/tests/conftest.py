@@ -79,15 +79,12 @@ ENGINE_INDEPENDENT_MODULES = ["test_browser.py", "test_engine_switch.py", "test_
 TRAEFIK_ENGINE_INDEPENDENT_MODULES = [
     "test_operations.py", "test_preflight.py", "test_secrets.py", "test_tags.py",
 ]  # fmt: skip
-# The same within a module: the database's and the several apps' tests that do not go through
-# the proxy (default); a release that fails before any switch (its health check, or its container
-# exiting), which touches neither the proxy nor its configuration (traefik, whose verify is the
-# shorter one without them).
-TRAEFIK_ENGINE_INDEPENDENT_TESTS = [
+# The same within a module (default, where the source builds find the build cache warm): the
+# database's and the several apps' tests that do not go through the proxy, and a release that
+# fails before any switch (its health check, or its container exiting).
+ENGINE_INDEPENDENT_TESTS = [
     "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
     "test_deploy.py::test_release_whose_container_exits_fails_the_deploy_at_once",
-]
-ENGINE_INDEPENDENT_TESTS = [
     # The database's own life: its backups, restore, container, network and versions; a broken
     # migration stops the deploy before any switch. Traefik meets the database through the
     # notes' requests and the migration deploy under load.
@@ -181,7 +178,7 @@ def runs_here(test: str, scenario: str) -> bool:
         return False
     if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
         return False
-    if module in TRAEFIK_ENGINE_INDEPENDENT_MODULES or test in TRAEFIK_ENGINE_INDEPENDENT_TESTS:
+    if module in TRAEFIK_ENGINE_INDEPENDENT_MODULES:
         return scenario == "traefik"
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)
