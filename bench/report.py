@@ -418,6 +418,54 @@ def database_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def offsite_restore_row(section: str, kind: str, restore: Json) -> Row:
+    """The dump brought back from one repository and restored: every row, the same bytes."""
+    back = restore["rows_after"] == restore["rows_before"] and restore["dump_identical"]
+    return Row(
+        section,
+        f"off-site restore from {kind.upper()} + db_restore",
+        f"{seconds(restore['seconds'])} (offsite_restore "
+        f"{restore['offsite_restore']['seconds']:.1f} s, {restore['files_restored']} file(s), "
+        f"{'same' if restore['dump_identical'] else 'DIFFERENT'} bytes; db_restore "
+        f"{restore['db_restore']['seconds']:.1f} s); rows after/before "
+        f"{restore['rows_after']:,}/{restore['rows_before']:,}",
+        "all rows back",
+        back,
+    )
+
+
+def offsite_rows(data: Json | None) -> list[Row]:
+    """The off-site copies at the stated size: the role's install, the backup with its copies,
+    what the repositories hold, and the restore from each repository."""
+    section = "offsite"
+    if not data or "restores" not in data:
+        return [not_measured(section, "backup + off-site copy, off-site restore", data)]
+    seeded, backup = data["seeded"], data["backup"]
+    stored = ", ".join(
+        f"{kind.upper()} {'-' if size is None else data_size(size)}"
+        for kind, size in data["repository_bytes"].items()
+    )
+    copy = f", copies {backup['copy_s']:.1f} s" if backup.get("copy_s") is not None else ""
+    return [
+        Row(
+            section,
+            "install the role (playbooks/database.yml)",
+            f"{seconds(data['apply']['seconds'])}, {data['apply']['changed']} changed",
+        ),
+        Row(
+            section,
+            "backup + copy to S3 and SFTP (db_backup)",
+            f"{seconds(backup['seconds'])}{copy} for {seeded['rows']:,} notes of "
+            f"{seeded['note_bytes']} characters; dump {data_size(data['backup_bytes'])}",
+        ),
+        Row(section, "repository size (restic stats, raw data)", stored),
+        *(
+            offsite_restore_row(section, kind, restore)
+            for kind, restore in data["restores"].items()
+        ),
+    ]
+
+
 def latency_text(latency: Json) -> str:
     if not latency.get("n"):
         return "no job done"
@@ -562,6 +610,7 @@ def rows(results: Json) -> list[Row]:
         table += renewal_rows(engine, sections.get(f"renewal.{engine}"))
     table += image_rows(sections.get("image"), sections.get("deploy"))
     table += database_rows(sections.get("database"))
+    table += offsite_rows(sections.get("offsite"))
     table += jobs_rows(sections.get("jobs"))
     table += switch_rows(sections)
     return table

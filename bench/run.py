@@ -14,6 +14,9 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
 - image: the app image's size over its base, and its rebuild after a code-only change;
 - database: a read endpoint that queries PostgreSQL, direct and through the proxy, and the
   backup and restore playbooks on a database of a stated size;
+- offsite: the off-site copies (restic to an S3 store and an SFTP backup host) turned on for
+  the section: the role's install, the backup with its copies, and the off-site restore from
+  each repository followed by the database's restore, on a database of the stated size;
 - jobs: background work (Redis, an arq worker) turned on for the section: enqueue -> done
   latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice.
 
@@ -39,6 +42,7 @@ from bench import (
     deploy,
     image,
     jobs,
+    offsite,
     provisioning,
     registry,
     renewal,
@@ -66,7 +70,7 @@ from harness.common import APP_PLAYBOOK, docker, wait_until
 DESCRIPTION = __doc__.splitlines()[0]
 SECTIONS = (
     "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
-    "database", "jobs",
+    "database", "offsite", "jobs",
 )  # fmt: skip
 ENGINES = ("caddy", "traefik")
 
@@ -134,6 +138,7 @@ def measure_engine(
         ("registry", lambda: registry.measure_registry(box, settings)),
         ("renewal", lambda: renewal.measure_renewal(engine, box, settings)),
         ("database", lambda: database.measure_database(live_container(), settings)),
+        ("offsite", lambda: offsite.measure_offsite(box, settings)),
         ("jobs", lambda: jobs.measure_jobs(box, settings)),
     ]
     if engine != report.DEFAULT_ENGINE:

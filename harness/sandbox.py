@@ -239,8 +239,10 @@ def up(sandbox: Sandbox, extra_args: list[str]) -> None:
 
 
 def down(sandbox: Sandbox) -> None:
-    # The bench's registry (bench/registry.py) too, if a run stopped before removing it.
-    for container in (sandbox.server, sandbox.pebble, f"{sandbox.network}-registry"):
+    # The bench's registry (bench/registry.py) and off-site stores (bench/offsite.py) too, if a
+    # run stopped before removing them.
+    bench = [f"{sandbox.network}-{name}" for name in ("registry", "s3", "backup-host")]
+    for container in (sandbox.server, sandbox.pebble, *bench):
         if docker_exists("container", container):
             log(f"removing {container}")
             docker("rm", "-f", "-v", container)
