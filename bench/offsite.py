@@ -13,9 +13,8 @@ then playbooks/db_backup.yml dumps the database and copies the dumps' directory 
 repositories; then, for each repository in turn, the bench's dump is removed from the server,
 playbooks/offsite_restore.yml brings it back, the bench's rows are deleted and
 playbooks/db_restore.yml restores that dump: every row must be back. At the end the rows and
-the dump are deleted and the stores removed. The role has no "turned off" state: with
-offsite_enabled false it is not run at all, so its timer, scripts and root-only files stay on
-the server (the section records the timer's state; the sandbox is thrown away after the bench).
+the dump are deleted, the copies turned off again (playbooks/database.yml with offsite_enabled
+false takes the role's timer and files away) and the stores removed.
 """
 
 from __future__ import annotations
@@ -247,9 +246,9 @@ def measure_offsite(box: sandbox.Sandbox, settings: Settings) -> Json:
     finally:
         delete_bench_rows()
         on_server("rm", "-f", dump)
-        timer = timer_state(box)
+        playbook(DATABASE_PLAYBOOK, "offsite-off", {"offsite_enabled": False})
         for store in stores:
             docker("rm", "-f", "-v", store, check=False)
-    # The role, turned off, leaves its timer: what the server keeps after the section.
-    result["timer_after"] = timer
+    # Turned off, the copies leave no timer behind.
+    result["timer_after"] = timer_state(box)
     return result

@@ -28,6 +28,7 @@ BACKUP_PLAYBOOK = "playbooks/db_backup.yml"
 STATUS_PLAYBOOK = "playbooks/status.yml"
 RESTORE_PLAYBOOK = "playbooks/offsite_restore.yml"
 DB_RESTORE_PLAYBOOK = "playbooks/db_restore.yml"
+DATABASE_PLAYBOOK = "playbooks/database.yml"
 UNIT = "fastapi-offsite-backup"
 REPOSITORIES = "/etc/fastapi-deploy/offsite/repositories.sh"
 DUMPS = "/var/backups/postgres"
@@ -202,6 +203,25 @@ def test_the_restore_brings_back_what_was_lost_and_replaces_nothing(
     assert sha256(host, copied["dump"]) == copied["sha256"]
     assert host.file(lost).content_string == uploaded[lost]
     assert host.file(kept).content_string == "changed"
+
+
+def test_turning_the_copies_off_stops_them_and_takes_their_credentials_away(
+    host: testinfra.host.Host,
+) -> None:
+    """offsite_enabled false: the timer stops and the role's files go, the storage credentials
+    first; the local dumps stay. Turned on again, the copies are back."""
+    dumps = host.check_output(f"ls {DUMPS}")
+    result = run_playbook(DATABASE_PLAYBOOK, {"offsite_enabled": False})
+    try:
+        assert result.returncode == 0, output(result)[-3000:]
+        assert not host.file(REPOSITORIES).exists
+        assert not host.file(f"/etc/systemd/system/{UNIT}.timer").exists
+        assert host.run(f"systemctl is-active {UNIT}.timer").stdout.strip() != "active"
+        assert host.check_output(f"ls {DUMPS}") == dumps
+    finally:
+        again = run_playbook(DATABASE_PLAYBOOK, {})
+    assert again.returncode == 0, output(again)[-3000:]
+    assert host.service(f"{UNIT}.timer").is_running
 
 
 def network_of(container: str) -> tuple[str, str, list[str]]:
