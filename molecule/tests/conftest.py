@@ -135,6 +135,9 @@ REGISTRY_MODULES = ["test_registry.py"]
 DATABASE_MODULES = ["test_database.py"]
 # The off-site copies' tests run where the inventory turns them on (offsite_enabled: traefik).
 OFFSITE_MODULES = ["test_offsite.py"]
+# The alerts' tests run where the inventory turns them on (alerts_enabled: default), with a
+# webhook receiver on the client container.
+ALERTS_MODULES = ["test_alerts.py"]
 
 # Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
 REDIS_MODULES = ["test_redis.py"]
@@ -172,6 +175,8 @@ def runs_here(test: str, scenario: str) -> bool:
     if module in DATABASE_MODULES and not host_vars.get("postgres_enabled"):
         return False
     if module in OFFSITE_MODULES and not host_vars.get("offsite_enabled"):
+        return False
+    if module in ALERTS_MODULES and not host_vars.get("alerts_enabled"):
         return False
     if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
         return False
