@@ -23,7 +23,15 @@ import pytest
 import testinfra
 import yaml
 
-from harness.common import CACHE_DIR, LOADGEN, REPO_DIR, SITE_PLAYBOOK, role_defaults, wait_until
+from harness.common import (
+    CACHE_DIR,
+    LOADGEN,
+    REPO_DIR,
+    SITE_PLAYBOOK,
+    docker,
+    role_defaults,
+    wait_until,
+)
 from harness.common import run_playbook as run_any_playbook
 
 PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
@@ -138,6 +146,11 @@ OFFSITE_MODULES = ["test_offsite.py"]
 # The alerts' tests run where the inventory turns them on (alerts_enabled: default), with a
 # webhook receiver on the client container.
 ALERTS_MODULES = ["test_alerts.py"]
+# Alerts' tests in other modules, where the condition they alert on is made anyway.
+ALERTS_TESTS = [
+    "test_certificate_renewal.py::"
+    "test_a_certificate_near_its_expiry_fires_once_and_resolves_once_a_long_lived_one_is_served",
+]
 
 # Redis' tests run where the inventory puts Redis beside the app (redis_enabled).
 REDIS_MODULES = ["test_redis.py"]
@@ -176,7 +189,7 @@ def runs_here(test: str, scenario: str) -> bool:
         return False
     if module in OFFSITE_MODULES and not host_vars.get("offsite_enabled"):
         return False
-    if module in ALERTS_MODULES and not host_vars.get("alerts_enabled"):
+    if (module in ALERTS_MODULES or test in ALERTS_TESTS) and not host_vars.get("alerts_enabled"):
         return False
     if module in REDIS_MODULES and not host_vars.get("redis_enabled"):
         return False
@@ -529,3 +542,98 @@ def assert_every_client_served(load: Load) -> None:
     assert load.report["retried_stale_connections"] == 0, load.summary()
     unanswered = [kind for kind, counts in load.report["by_kind"].items() if counts["ok"] == 0]
     assert not unanswered, f"no answer for {unanswered}: {load.summary()}"
+
+
+# Alerts (the default scenario's alerts_senders and alerts_heartbeat_url): a receiver on the
+# client, and one run of the checker as its timer starts it.
+ALERTS_UNIT = "fastapi-alerts"
+# Where the scenario's alerts_cafile points: Pebble's issuing root, which changes with each
+# Pebble start, so the tests put it there.
+ALERTS_CAFILE = "/usr/local/share/pebble-root.pem"
+# The receiver on the client (port 9099): each POST's body, one line each; each GET (the
+# heartbeat) one line of its own file.
+RECEIVED = "/tmp/alerts-received.jsonl"
+HEARTBEATS = "/tmp/alerts-heartbeats.log"
+RECEIVER_PID = "/tmp/alerts-receiver.pid"
+RECEIVER = f"""
+import http.server
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open({RECEIVED!r}, "ab") as received:
+            received.write(body.replace(b"\\n", b" ") + b"\\n")
+        self.send_response(204)
+        self.end_headers()
+
+    def do_GET(self):
+        with open({HEARTBEATS!r}, "a") as heartbeats:
+            heartbeats.write(self.path + "\\n")
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("0.0.0.0", 9099), Receiver).serve_forever()
+"""
+
+
+def client_container() -> str:
+    return f"fd-{scenario_name()}-client"
+
+
+def start_receiver(client: testinfra.host.Host) -> None:
+    docker(
+        "exec", "-d", client_container(), "sh", "-c",
+        f"echo $$ > {RECEIVER_PID}; exec python3 -c {shlex.quote(RECEIVER)}",
+    )  # fmt: skip
+    probe = "import socket; socket.create_connection(('127.0.0.1', 9099), timeout=2)"
+    wait_until(lambda: client.run(f'python3 -c "{probe}"').rc == 0, 15)
+
+
+def stop_receiver(client: testinfra.host.Host) -> None:
+    client.run(f"kill $(cat {RECEIVER_PID}) && rm -f {RECEIVER_PID}")
+
+
+def received(client: testinfra.host.Host) -> list[dict[str, Any]]:
+    content = client.run(f"cat {RECEIVED}").stdout
+    return [json.loads(line) for line in content.splitlines() if line.strip()]
+
+
+def run_alert_checks(host: testinfra.host.Host) -> testinfra.backend.base.CommandResult:
+    """One run of the checker, as its timer starts it."""
+    return host.run(f"systemctl start {ALERTS_UNIT}.service")
+
+
+@pytest.fixture(scope="module")
+def alerts_receiver(
+    host: testinfra.host.Host, client: testinfra.host.Host, pebble_root: str
+) -> Iterator[testinfra.host.Host]:
+    """The receiver running and empty, the checker trusting Pebble's root, and the timer stopped
+    (each test runs the checker itself). What the checker sent before is delivered and dropped
+    first. Afterwards the server is as it was: the timer running, no Pebble root."""
+    host.check_output(f"systemctl stop {ALERTS_UNIT}.timer")
+    root = client.check_output(f"cat {pebble_root}")
+    host.check_output(f"printf '%s\\n' {shlex.quote(root)} > {ALERTS_CAFILE}")
+    start_receiver(client)
+    try:
+        run_alert_checks(host)
+        client.check_output(f": > {RECEIVED}")
+        yield client
+    finally:
+        stop_receiver(client)
+        client.run(f"rm -f {RECEIVED} {HEARTBEATS}")
+        host.run(f"rm -f {ALERTS_CAFILE}")
+        host.check_output(f"systemctl start {ALERTS_UNIT}.timer")
+
+
+@pytest.fixture
+def fresh_alerts(alerts_receiver: testinfra.host.Host) -> Callable[[], list[dict[str, Any]]]:
+    """What the receiver gets from now on."""
+    alerts_receiver.check_output(f": > {RECEIVED} {HEARTBEATS}")
+    return lambda: received(alerts_receiver)
+
+
+def alerts_about(alerts: list[dict[str, Any]], status: str, check: str) -> list[dict[str, Any]]:
+    return [alert for alert in alerts if alert["status"] == status and alert["check"] == check]

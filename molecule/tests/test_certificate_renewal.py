@@ -5,21 +5,27 @@ pointed at it with a renewal schedule to match (Caddy checks every 5 s and renew
 of the lifetime left; Traefik, told the certificates live under a day, checks every minute and
 renews 20 minutes before expiry, i.e. at each check), then serves under a continuous load until
 two renewed certificates have been served. The module ends on the scenario's own CA again.
+Where the alerts are on (default), a certificate that short-lived is one near its expiry: the
+checker fires one alert, and one "resolved" once the scenario's long-lived one is served again.
 """
 
 from __future__ import annotations
 
+import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import testinfra
 from conftest import (
+    ALERTS_CAFILE,
     CLIENT_PEBBLE_HTTPS_CA,
     Site,
+    alerts_about,
     assert_every_client_served,
     load_through_proxy,
+    run_alert_checks,
     run_playbook,
 )
 
@@ -79,6 +85,11 @@ def short_lived_site(
     assert result.returncode == 0, result.stdout[-3000:]
     wait_until(lambda: served_serial(client, site, short_lived_root) != "", 120)
     yield served_serial(client, site, short_lived_root)
+    if served_serial(client, site, pebble_root) == "":
+        serve_the_scenario_ca(client, site, pebble_root)
+
+
+def serve_the_scenario_ca(client: testinfra.host.Host, site: Site, pebble_root: str) -> None:
     result = run_playbook(APP_PLAYBOOK, {}, "--tags", "proxy")
     assert result.returncode == 0, result.stdout[-3000:]
     wait_until(lambda: served_serial(client, site, pebble_root) != "", 120)
@@ -109,6 +120,33 @@ def renewals_under_load(
         f"renewal under load, {len(serials) - 1} new serials in {seconds:.0f} s: {load.summary()}"
     )
     return {"serials": serials, "load": load}
+
+
+def test_a_certificate_near_its_expiry_fires_once_and_resolves_once_a_long_lived_one_is_served(
+    alerts_receiver: testinfra.host.Host,
+    fresh_alerts: Callable[[], list[dict[str, Any]]],
+    host: testinfra.host.Host,
+    client: testinfra.host.Host,
+    site: Site,
+    pebble_root: str,
+    renewals_under_load: dict[str, Any],
+) -> None:
+    """First in the module, its receiver first: the checker (its timer stopped) has not seen the
+    short-lived certificates before this test runs it. The renewals are measured first; this
+    test then ends the module's short-lived certificates."""
+    check = f"certificate:{site.domain}"
+    # The checker trusts both CAs (the receiver's fixture puts the scenario's root back after).
+    roots = client.check_output(f"cat {BOTH_ROOTS}")
+    host.check_output(f"printf '%s\\n' {shlex.quote(roots)} > {ALERTS_CAFILE}")
+    run_alert_checks(host)
+    firing = alerts_about(fresh_alerts(), "firing", check)
+    assert len(firing) == 1, fresh_alerts()
+    assert f"the certificate of {site.domain} expires in 0.0 days" in firing[0]["summary"]
+    serve_the_scenario_ca(client, site, pebble_root)
+    run_alert_checks(host)
+    run_alert_checks(host)
+    assert len(alerts_about(fresh_alerts(), "resolved", check)) == 1, fresh_alerts()
+    assert len(alerts_about(fresh_alerts(), "firing", check)) == 1, fresh_alerts()
 
 
 def test_certificate_renews_at_least_twice_within_the_window(
