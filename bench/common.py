@@ -59,6 +59,8 @@ class Settings:
     database_rows: int = 200_000
     # The jobs section's count: jobs one at a time, then as many at once (bench/jobs.py).
     jobs: int = 200
+    # The alerts section's runs of the checker (bench/alerts.py).
+    alerts_runs: int = 10
 
 
 FULL = Settings()
@@ -72,6 +74,7 @@ SMOKE = Settings(
     settle_s=1.0,
     database_rows=2_000,
     jobs=40,
+    alerts_runs=3,
 )
 
 

@@ -516,6 +516,52 @@ def jobs_rows(data: Json | None) -> list[Row]:
     ]
 
 
+def alerts_rows(data: Json | None) -> list[Row]:
+    """What one run of the alerts checker costs the server, run as its timer runs it: wall time
+    and peak memory (median and max over the runs), and the checks it made."""
+    section = "alerts"
+    if not data or "wall_s" not in data:
+        return [
+            not_measured(section, "one checker run (systemctl start): wall time", data),
+            not_measured(section, "peak memory of one run", data),
+        ]
+    wall, memory = data["wall_s"], data["memory_peak_bytes"]
+    cpu = data.get("cpu_s") or memory.get("cpu_s")
+    cpu_text = f"; CPU median {cpu['median']:.2f} s" if cpu else ""
+    parts = ""
+    if "checker" in memory:
+        parts = (
+            f": checker {data_size(memory['checker']['median'])}, largest command it ran "
+            f"{data_size(memory['largest_command']['median'])}"
+        )
+    test = {True: "received", False: "NOT received", None: "-"}[data.get("test_alert_received")]
+    return [
+        Row(
+            section,
+            "install the checker (playbooks/database.yml)",
+            f"{seconds(data['apply']['seconds'])}, {data['apply']['changed']} changed",
+        ),
+        Row(
+            section,
+            "one checker run (systemctl start): wall time",
+            f"median {wall['median']:.2f} s, max {wall['high']:.2f} s (n={wall['n']}{cpu_text})",
+        ),
+        Row(
+            section,
+            "peak memory of one run",
+            f"median {data_size(memory['median'])}, max {data_size(memory['high'])} "
+            f"({memory['source']}{parts}; n={memory['n']})",
+        ),
+        Row(
+            section,
+            "checks one run makes",
+            f"{data['checks']} ({data['failing']} failing; runs failed {data['failed_runs']}; "
+            f"alerts sent {data['alerts_received']}, test alert {test}; timer after: "
+            f"{data.get('timer_after', '?')})",
+        ),
+    ]
+
+
 def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     section = f"renewal ({engine})"
     if not data or "renewal" not in data:
@@ -612,6 +658,7 @@ def rows(results: Json) -> list[Row]:
     table += database_rows(sections.get("database"))
     table += offsite_rows(sections.get("offsite"))
     table += jobs_rows(sections.get("jobs"))
+    table += alerts_rows(sections.get("alerts"))
     table += switch_rows(sections)
     return table
 

@@ -18,7 +18,9 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
   the section: the role's install, the backup with its copies, and the off-site restore from
   each repository followed by the database's restore, on a database of the stated size;
 - jobs: background work (Redis, an arq worker) turned on for the section: enqueue -> done
-  latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice.
+  latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice;
+- alerts: the alerts checker turned on for the section (a webhook to a receiver on the sandbox
+  network), run N times as its timer runs it: wall time and peak memory per run, checks per run.
 
 Load comes only from client containers on the sandbox's own networks, bounded in time and
 count. Results go to .cache/bench/ (results.json, deploy-latency.png, the playbooks' logs).
@@ -37,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from bench import (
+    alerts,
     crash,
     database,
     deploy,
@@ -70,7 +73,7 @@ from harness.common import APP_PLAYBOOK, docker, wait_until
 DESCRIPTION = __doc__.splitlines()[0]
 SECTIONS = (
     "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
-    "database", "offsite", "jobs",
+    "database", "offsite", "jobs", "alerts",
 )  # fmt: skip
 ENGINES = ("caddy", "traefik")
 
@@ -140,6 +143,7 @@ def measure_engine(
         ("database", lambda: database.measure_database(live_container(), settings)),
         ("offsite", lambda: offsite.measure_offsite(box, settings)),
         ("jobs", lambda: jobs.measure_jobs(box, settings)),
+        ("alerts", lambda: alerts.measure_alerts(box, settings)),
     ]
     if engine != report.DEFAULT_ENGINE:
         # The switch under every kind of client, on this engine too.
