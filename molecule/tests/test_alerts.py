@@ -37,6 +37,7 @@ CONFIG = "/etc/fastapi-deploy/alerts/config.json"
 CHECKER = "/usr/local/bin/fastapi-alerts"
 SPOOL = "/var/lib/fastapi-deploy/alerts/spool"
 DUMPS = "/var/backups/postgres"
+BACKUP_UNIT = "postgres-backup.service"
 # The second app's release history (molecule/default/host_vars: fastapi_apps).
 HELLO_RELEASES = "/var/lib/fastapi-app/hello/releases.json"
 
@@ -133,7 +134,7 @@ def test_a_failed_backup_unit_fires_at_once_and_resolves_once_a_backup_succeeds(
 ) -> None:
     """The unit's OnFailure= starts the checker: the alert leaves without waiting for the timer
     (stopped here)."""
-    unit = "postgres-backup.service"
+    unit = BACKUP_UNIT
     check = f"unit:{unit}"
     # A paused database container: the dump fails.
     host.check_output("docker pause postgres")
@@ -231,8 +232,11 @@ def test_turning_the_alerts_off_stops_the_checker_and_takes_its_senders_away(
         assert not host.file(CONFIG).exists
         assert not host.file(CHECKER).exists
         assert not host.file(f"/etc/systemd/system/{ALERTS_UNIT}.timer").exists
+        assert host.run(f"systemctl show -p OnFailure {BACKUP_UNIT}").stdout.strip() == "OnFailure="
         assert host.run(f"systemctl is-active {ALERTS_UNIT}.timer").stdout.strip() != "active"
     finally:
         again = run_playbook(DATABASE_PLAYBOOK, {})
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert host.service(f"{ALERTS_UNIT}.timer").is_running
+    on_failure = host.check_output(f"systemctl show -p OnFailure {BACKUP_UNIT}")
+    assert on_failure == f"OnFailure={ALERTS_UNIT}.service"

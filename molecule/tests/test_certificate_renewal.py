@@ -6,7 +6,9 @@ of the lifetime left; Traefik, told the certificates live under a day, checks ev
 renews 20 minutes before expiry, i.e. at each check), then serves under a continuous load until
 two renewed certificates have been served. The module ends on the scenario's own CA again.
 Where the alerts are on (default), a certificate that short-lived is one near its expiry: the
-checker fires one alert, and one "resolved" once the scenario's long-lived one is served again.
+checker fires one alert, and one "resolved" once the scenario's long-lived one is served again;
+with the CA out of the proxy's reach a renewal fails: one alert (the checker reads the proxy's
+log), and one "resolved" once the proxy got its certificate again.
 """
 
 from __future__ import annotations
@@ -122,31 +124,56 @@ def renewals_under_load(
     return {"serials": serials, "load": load}
 
 
-def test_a_certificate_near_its_expiry_fires_once_and_resolves_once_a_long_lived_one_is_served(
+def test_a_certificate_near_its_expiry_and_a_failed_renewal_each_fire_once_and_resolve_once(
     alerts_receiver: testinfra.host.Host,
     fresh_alerts: Callable[[], list[dict[str, Any]]],
     host: testinfra.host.Host,
     client: testinfra.host.Host,
     site: Site,
     pebble_root: str,
+    short_lived_root: str,
     renewals_under_load: dict[str, Any],
 ) -> None:
-    """First in the module, its receiver first: the checker (its timer stopped) has not seen the
-    short-lived certificates before this test runs it. The renewals are measured first; this
-    test then ends the module's short-lived certificates."""
-    check = f"certificate:{site.domain}"
+    """Both through the module's short-lived certificates (one switch of CA there and one back,
+    for both checks). First in the module, its receiver first: the checker (its timer stopped)
+    has not seen them before. The renewals are measured first; this test then ends the
+    short-lived certificates."""
+    assert served_serial(client, site, short_lived_root), "pebble-short's certificate not served"
+    expiry, renewal = f"certificate:{site.domain}", f"renewal:{site.domain}"
     # The checker trusts both CAs (the receiver's fixture puts the scenario's root back after).
     roots = client.check_output(f"cat {BOTH_ROOTS}")
     host.check_output(f"printf '%s\\n' {shlex.quote(roots)} > {ALERTS_CAFILE}")
-    run_alert_checks(host)
-    firing = alerts_about(fresh_alerts(), "firing", check)
-    assert len(firing) == 1, fresh_alerts()
+
+    def fired(check: str) -> bool:
+        run_alert_checks(host)
+        return len(alerts_about(fresh_alerts(), "firing", check)) == 1
+
+    def resolved(check: str) -> bool:
+        run_alert_checks(host)
+        return len(alerts_about(fresh_alerts(), "resolved", check)) == 1
+
+    assert fired(expiry), fresh_alerts()
+    firing = alerts_about(fresh_alerts(), "firing", expiry)
     assert f"the certificate of {site.domain} expires in 0.0 days" in firing[0]["summary"]
+    # pebble-short refused to the proxy's container (its traffic crosses DOCKER-USER), its open
+    # connection reset: the next renewal, with a third of the 90 s left, fails.
+    address = client.check_output("getent hosts pebble-short").split()[0]
+    block = f"DOCKER-USER -d {address} -p tcp -j REJECT --reject-with tcp-reset"
+    host.check_output(f"iptables -I {block}")
+    try:
+        wait_until(lambda: fired(renewal), 150, interval=5)
+    finally:
+        host.check_output(f"iptables -D {block}")
+    firing = alerts_about(fresh_alerts(), "firing", renewal)
+    assert "the proxy could not get a certificate" in firing[0]["summary"], firing
+    # Caddy tries again a minute after a failure.
+    wait_until(lambda: resolved(renewal), 150, interval=5)
     serve_the_scenario_ca(client, site, pebble_root)
+    assert resolved(expiry), fresh_alerts()
     run_alert_checks(host)
-    run_alert_checks(host)
-    assert len(alerts_about(fresh_alerts(), "resolved", check)) == 1, fresh_alerts()
-    assert len(alerts_about(fresh_alerts(), "firing", check)) == 1, fresh_alerts()
+    for check in (expiry, renewal):
+        assert len(alerts_about(fresh_alerts(), "firing", check)) == 1, fresh_alerts()
+        assert len(alerts_about(fresh_alerts(), "resolved", check)) == 1, fresh_alerts()
 
 
 def test_certificate_renews_at_least_twice_within_the_window(
