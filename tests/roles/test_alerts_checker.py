@@ -202,6 +202,79 @@ def test_an_alert_the_sink_missed_arrives_once_it_is_back(
     assert queued["notification"]["key"] == "disk:/"
 
 
+class Ntfy(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.received.append({**dict(self.headers), "body": body, "path": self.path})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ntfy_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """An ntfy-like topic endpoint on this machine's loopback (ntfy takes a POST whose body is
+    the message, its title and priority in headers): its URL and what it received."""
+    received: list[dict[str, str]] = []
+    handler = type("Handler", (Ntfy,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/fastapi-alerts", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_alert_reaches_ntfy_with_its_title_priority_and_token(
+    ntfy_server: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    url, received = ntfy_server
+    alerts = [
+        Notification("disk:/", "firing", "/: 5% free", "web1", NOW),
+        Notification("disk:/", "resolved", "/: 50% free", "web1", NOW),
+    ]
+    sender = {"kind": "ntfy", "url": url, "token": "tk_secret"}
+    assert deliver(alerts, [sender], tmp_path) == []
+    assert [(r["path"], r["body"], r["Title"], r["Priority"]) for r in received] == [
+        ("/fastapi-alerts", "/: 5% free", "web1: firing disk:/", "high"),
+        ("/fastapi-alerts", "/: 50% free", "web1: resolved disk:/", "default"),
+    ]
+    assert {r["Authorization"] for r in received} == {"Bearer tk_secret"}
+
+
+def test_an_alert_goes_to_the_system_sendmail_as_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine runs no mail transfer agent: a stand-in at SENDMAIL's place keeps what it is
+    given (its arguments, then the message), as an MTA's sendmail would take it."""
+    kept = tmp_path / "kept"
+    stand_in = tmp_path / "sendmail"
+    stand_in.write_text(f'#!/bin/sh\necho "$@" > {kept}\ncat >> {kept}\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(fastapi_alerts, "SENDMAIL", str(stand_in))
+    alert = Notification("backup:database dumps", "firing", "30.0 h old", "web1", NOW)
+    spool = tmp_path / "spool"
+    assert deliver([alert], [{"kind": "email", "to": "ops@example.com"}], spool) == []
+    assert kept.read_text() == (
+        "-t\nTo: ops@example.com\nSubject: [web1] firing: backup:database dumps\n\n30.0 h old\n"
+    )
+
+
+def test_a_failing_sendmail_keeps_the_alert_in_the_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastapi_alerts, "SENDMAIL", "/bin/false")
+    alert = Notification("disk:/", "firing", "/: 5% free", "web1", NOW)
+    spool = tmp_path / "spool"
+    failures = deliver([alert], [{"kind": "email", "to": "ops@example.com"}], spool)
+    assert failures == ["email sender: CalledProcessError"]
+    assert len(list(spool.glob("*.json"))) == 1
+
+
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CA and a certificate of a.test signed by it, valid for 2 days, made with openssl."""

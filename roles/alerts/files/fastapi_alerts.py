@@ -43,6 +43,8 @@ HOUR = 3_600
 # sixth is left, and never later than 3 days before it expires.
 CERTIFICATE_MIN_LEFT = 3 * DAY
 CERTIFICATE_MIN_LEFT_FRACTION = 1 / 6
+# The system's mail transfer agent (exim4, postfix, msmtp-mta, ... all install it here).
+SENDMAIL = "/usr/sbin/sendmail"
 
 
 @dataclass(frozen=True)
@@ -476,7 +478,7 @@ def ntfy(url: str, token: str, notification: Notification) -> None:
 def email(to: str, notification: Notification) -> None:
     subject = f"[{notification.server}] {notification.status}: {notification.key}"
     message = f"To: {to}\nSubject: {subject}\n\n{notification.summary}\n"
-    subprocess.run(["/usr/sbin/sendmail", "-t"], input=message, text=True, check=True)
+    subprocess.run([SENDMAIL, "-t"], input=message, text=True, check=True)
 
 
 def sender(config: dict[str, Any]) -> Callable[[Notification], None]:
