@@ -31,31 +31,12 @@ import yaml
 from bench.common import BenchError, Json, Settings, log, on_server, playbook
 from bench.load import CLIENT
 from bench.stats import Spread
-from harness import sandbox
+from harness import alerts_receiver, sandbox
 from harness.common import REPO_DIR, ROLES_DIR, docker, run, wait_until
 
 DATABASE_PLAYBOOK = "playbooks/database.yml"
 # The default scenario's alerts: the settings the bench turns on, written down once.
 SCENARIO_ALERTS_VARS = REPO_DIR / "molecule/default/host_vars/fd-default-server/alerts.yml"
-RECEIVER_PORT = 9099
-RECEIVED = "/tmp/alerts-received.jsonl"
-RECEIVER_PID = "/tmp/alerts-receiver.pid"
-RECEIVER = f"""
-import http.server
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open({RECEIVED!r}, "ab") as received:
-            received.write(body.replace(b"\\n", b" ") + b"\\n")
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-http.server.HTTPServer(("0.0.0.0", {RECEIVER_PORT}), Receiver).serve_forever()
-"""
 # What `systemctl show` is asked for after each run. MemoryPeak is newer than some systemds
 # (Debian 12's 252 has none): an unknown property is left out of the answer.
 SHOW_PROPERTIES = (
@@ -115,7 +96,7 @@ def receiver_url(address: str, subnet: str) -> str:
     """The receiver's URL at an address on the sandbox network (and nowhere else)."""
     if ipaddress.ip_address(address) not in ipaddress.ip_network(subnet):
         raise BenchError(f"the receiver's address {address} is not on the sandbox's {subnet}")
-    return f"http://{address}:{RECEIVER_PORT}/alerts"
+    return f"http://{address}:{alerts_receiver.PORT}/alerts"
 
 
 # Parsing -------------------------------------------------------------------------------------
@@ -181,32 +162,8 @@ def client_address(box: sandbox.Sandbox) -> str:
     return docker("inspect", "--format", template, CLIENT).strip()
 
 
-def start_receiver() -> None:
-    """The receiver in the bench's client, which is on the sandbox network."""
-    stop_receiver()
-    docker(
-        "exec", "-d", CLIENT, "sh", "-c",
-        f": > {RECEIVED}; echo $$ > {RECEIVER_PID}; exec python3 -c {shlex.quote(RECEIVER)}",
-    )  # fmt: skip
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {RECEIVER_PORT}), timeout=2)"
-
-    def listening() -> bool:
-        return run("docker", "exec", CLIENT, "python3", "-c", probe, check=False).returncode == 0
-
-    wait_until(listening, 15, interval=0.2)
-
-
 def received() -> int:
-    result = run("docker", "exec", CLIENT, "cat", RECEIVED, check=False)
-    return sum(1 for line in result.stdout.splitlines() if line.strip())
-
-
-def stop_receiver() -> None:
-    run(
-        "docker", "exec", CLIENT, "sh", "-c",
-        f"[ -f {RECEIVER_PID} ] && kill $(cat {RECEIVER_PID}); rm -f {RECEIVER_PID} {RECEIVED}",
-        check=False,
-    )  # fmt: skip
+    return len(alerts_receiver.received(CLIENT))
 
 
 # On the server -------------------------------------------------------------------------------
@@ -276,7 +233,7 @@ def measure_alerts(box: sandbox.Sandbox, settings: Settings) -> Json:
     cafile = str(scenario["alerts_cafile"])
     result: Json = {}
     try:
-        start_receiver()
+        alerts_receiver.start(CLIENT)
         url = receiver_url(client_address(box), box.subnet)
         extra = alerts_vars(scenario, url)
         log(f"receiver at {url}; Pebble's root to {cafile} on the server")
@@ -321,7 +278,7 @@ def measure_alerts(box: sandbox.Sandbox, settings: Settings) -> Json:
     finally:
         playbook(DATABASE_PLAYBOOK, "alerts-off", {"alerts_enabled": False})
         on_server("rm", "-f", cafile)
-        stop_receiver()
+        alerts_receiver.remove(CLIENT)
     # Turned off, the alerts leave no timer behind.
     result["timer_after"] = unit_state(box, unit)
     return result

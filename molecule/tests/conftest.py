@@ -23,15 +23,8 @@ import pytest
 import testinfra
 import yaml
 
-from harness.common import (
-    CACHE_DIR,
-    LOADGEN,
-    REPO_DIR,
-    SITE_PLAYBOOK,
-    docker,
-    role_defaults,
-    wait_until,
-)
+from harness import alerts_receiver as alerts_receiver_in
+from harness.common import CACHE_DIR, LOADGEN, REPO_DIR, SITE_PLAYBOOK, role_defaults, wait_until
 from harness.common import run_playbook as run_any_playbook
 
 PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
@@ -545,60 +538,15 @@ def assert_every_client_served(load: Load) -> None:
 
 
 # Alerts (the default scenario's alerts_senders and alerts_heartbeat_url): a receiver on the
-# client, and one run of the checker as its timer starts it.
+# client (harness/alerts_receiver.py), and one run of the checker as its timer starts it.
 ALERTS_UNIT = "fastapi-alerts"
 # Where the scenario's alerts_cafile points: Pebble's issuing root, which changes with each
 # Pebble start, so the tests put it there.
 ALERTS_CAFILE = "/usr/local/share/pebble-root.pem"
-# The receiver on the client (port 9099): each POST's body, one line each; each GET (the
-# heartbeat) one line of its own file.
-RECEIVED = "/tmp/alerts-received.jsonl"
-HEARTBEATS = "/tmp/alerts-heartbeats.log"
-RECEIVER_PID = "/tmp/alerts-receiver.pid"
-RECEIVER = f"""
-import http.server
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open({RECEIVED!r}, "ab") as received:
-            received.write(body.replace(b"\\n", b" ") + b"\\n")
-        self.send_response(204)
-        self.end_headers()
-
-    def do_GET(self):
-        with open({HEARTBEATS!r}, "a") as heartbeats:
-            heartbeats.write(self.path + "\\n")
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-http.server.HTTPServer(("0.0.0.0", 9099), Receiver).serve_forever()
-"""
 
 
 def client_container() -> str:
     return f"fd-{scenario_name()}-client"
-
-
-def start_receiver(client: testinfra.host.Host) -> None:
-    docker(
-        "exec", "-d", client_container(), "sh", "-c",
-        f"echo $$ > {RECEIVER_PID}; exec python3 -c {shlex.quote(RECEIVER)}",
-    )  # fmt: skip
-    probe = "import socket; socket.create_connection(('127.0.0.1', 9099), timeout=2)"
-    wait_until(lambda: client.run(f'python3 -c "{probe}"').rc == 0, 15)
-
-
-def stop_receiver(client: testinfra.host.Host) -> None:
-    client.run(f"kill $(cat {RECEIVER_PID}) && rm -f {RECEIVER_PID}")
-
-
-def received(client: testinfra.host.Host) -> list[dict[str, Any]]:
-    content = client.run(f"cat {RECEIVED}").stdout
-    return [json.loads(line) for line in content.splitlines() if line.strip()]
 
 
 def run_alert_checks(host: testinfra.host.Host) -> testinfra.backend.base.CommandResult:
@@ -609,30 +557,31 @@ def run_alert_checks(host: testinfra.host.Host) -> testinfra.backend.base.Comman
 @pytest.fixture(scope="module")
 def alerts_receiver(
     host: testinfra.host.Host, client: testinfra.host.Host, pebble_root: str
-) -> Iterator[testinfra.host.Host]:
+) -> Iterator[str]:
     """The receiver running and empty, the checker trusting Pebble's root, and the timer stopped
-    (each test runs the checker itself). What the checker sent before is delivered and dropped
-    first. Afterwards the server is as it was: the timer running, no Pebble root."""
+    (each test runs the checker itself): the receiver's container. What the checker sent before
+    is delivered and dropped first. Afterwards the server is as it was: the timer running, no
+    Pebble root."""
     host.check_output(f"systemctl stop {ALERTS_UNIT}.timer")
     root = client.check_output(f"cat {pebble_root}")
     host.check_output(f"printf '%s\\n' {shlex.quote(root)} > {ALERTS_CAFILE}")
-    start_receiver(client)
+    container = client_container()
+    alerts_receiver_in.start(container)
     try:
         run_alert_checks(host)
-        client.check_output(f": > {RECEIVED}")
-        yield client
+        alerts_receiver_in.clear(container)
+        yield container
     finally:
-        stop_receiver(client)
-        client.run(f"rm -f {RECEIVED} {HEARTBEATS}")
+        alerts_receiver_in.remove(container)
         host.run(f"rm -f {ALERTS_CAFILE}")
         host.check_output(f"systemctl start {ALERTS_UNIT}.timer")
 
 
 @pytest.fixture
-def fresh_alerts(alerts_receiver: testinfra.host.Host) -> Callable[[], list[dict[str, Any]]]:
+def fresh_alerts(alerts_receiver: str) -> Callable[[], list[dict[str, Any]]]:
     """What the receiver gets from now on."""
-    alerts_receiver.check_output(f": > {RECEIVED} && : > {HEARTBEATS}")
-    return lambda: received(alerts_receiver)
+    alerts_receiver_in.clear(alerts_receiver)
+    return lambda: alerts_receiver_in.received(alerts_receiver)
 
 
 def alerts_about(alerts: list[dict[str, Any]], status: str, check: str) -> list[dict[str, Any]]:

@@ -19,14 +19,12 @@ from typing import Any
 import testinfra
 from conftest import (
     ALERTS_UNIT,
-    HEARTBEATS,
     alerts_about,
     run_alert_checks,
     run_playbook,
-    start_receiver,
-    stop_receiver,
 )
 
+from harness import alerts_receiver as alerts_receiver_in
 from harness.common import wait_until
 
 testinfra_hosts = ["ansible://fastapi_servers"]
@@ -177,11 +175,11 @@ def test_a_full_disk_fires_once_and_resolves_once_space_is_freed(
 
 def test_each_run_pings_the_heartbeat_url_once(
     host: testinfra.host.Host,
-    alerts_receiver: testinfra.host.Host,
+    alerts_receiver: str,
     fresh_alerts: Callable[[], list[dict[str, Any]]],
 ) -> None:
     def pings() -> list[str]:
-        return alerts_receiver.check_output(f"cat {HEARTBEATS}").split()
+        return alerts_receiver_in.heartbeats(alerts_receiver)
 
     run_alert_checks(host)
     run_alert_checks(host)
@@ -192,17 +190,17 @@ def test_each_run_pings_the_heartbeat_url_once(
 
 def test_an_alert_the_receiver_missed_arrives_once_it_is_back(
     host: testinfra.host.Host,
-    alerts_receiver: testinfra.host.Host,
+    alerts_receiver: str,
     fresh_alerts: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    stop_receiver(alerts_receiver)
+    alerts_receiver_in.stop(alerts_receiver)
     try:
         missed = host.run(f"{CHECKER} --test")
         assert missed.rc != 0, missed.stdout
         assert "webhook sender" in missed.stderr
         assert len(host.check_output(f"ls {SPOOL}").split()) == 1
     finally:
-        start_receiver(alerts_receiver)
+        alerts_receiver_in.start(alerts_receiver)
     assert run_alert_checks(host).rc == 0
     assert [alert["status"] for alert in fresh_alerts()] == ["test"]
     assert host.check_output(f"ls {SPOOL}") == ""

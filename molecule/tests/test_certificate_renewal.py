@@ -125,7 +125,7 @@ def renewals_under_load(
 
 
 def test_a_certificate_near_its_expiry_and_a_failed_renewal_each_fire_once_and_resolve_once(
-    alerts_receiver: testinfra.host.Host,
+    alerts_receiver: str,
     fresh_alerts: Callable[[], list[dict[str, Any]]],
     host: testinfra.host.Host,
     client: testinfra.host.Host,
