@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -154,17 +155,25 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def serving(server: HTTPServer) -> Iterator[int]:
+    """The server answering on this machine's loopback, in a thread: its port."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A webhook receiver on this machine's loopback: its URL and what it received."""
     received: list[dict[str, Any]] = []
     handler = type("Handler", (Receiver,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+    with serving(HTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield f"http://127.0.0.1:{port}/hook", received
 
 
 def test_an_alert_reaches_the_webhook_as_json(
@@ -221,12 +230,8 @@ def ntfy_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
     the message, its title and priority in headers): its URL and what it received."""
     received: list[dict[str, str]] = []
     handler = type("Handler", (Ntfy,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/fastapi-alerts", received
-    server.shutdown()
-    server.server_close()
+    with serving(HTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield f"http://127.0.0.1:{port}/fastapi-alerts", received
 
 
 def test_an_alert_reaches_ntfy_with_its_title_priority_and_token(
@@ -314,11 +319,8 @@ def https_site(tls_files: dict[str, Path]) -> Iterator[int]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls_files["cert.pem"], tls_files["key.pem"])
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with serving(server) as port:
+        yield port
 
 
 def test_the_served_certificate_is_read_through_a_verified_handshake(
