@@ -39,7 +39,7 @@ sandbox: ## Bring the sandbox up and provision it with site.yml
 sandbox-down: ## Remove the sandbox
 	python -m harness.sandbox down
 
-vm-image: setup ## Build the VM's disk image from Debian's packages (once per inputs, cached in .cache/vm)
+vm-image: setup ## Build the VM's disk image from Debian's packages (once per inputs, cached in ~/.cache/fastapi-deploy/vm)
 	python -m harness.vm image
 
 vm: vm-image ## Boot a cloud-like Debian 13 VM (QEMU) from the cached image; SSH on 127.0.0.1

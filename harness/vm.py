@@ -7,7 +7,9 @@ Like a provider's Docker image, it also carries the Debian packages the toolkit'
 (PROVISIONED_PACKAGES: Docker, the firewall's and the hardening's): under emulation their
 install costs about 9 minutes of every run, and installing them from nothing is what the
 container scenarios do, on Debian 12 and 13. Their configuration is still the roles' work.
-It is built once per machine and rebuilt when its inputs change (.cache/vm/<inputs hash>/).
+It is built once per machine, like the Docker images, and rebuilt when its inputs change
+(~/.cache/fastapi-deploy/vm/<inputs hash>/, or under $XDG_CACHE_HOME): every checkout of the
+machine boots the same image.
 
 `up` boots a copy-on-write overlay of it, so every run sees a pristine server, with SSH, HTTP and
 HTTPS forwarded from free ports of 127.0.0.1, and waits for an SSH login within a hard timeout.
@@ -40,6 +42,7 @@ from harness import common
 from harness.common import CACHE_DIR, logger
 
 VM_DIR = CACHE_DIR / "vm"
+IMAGES_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastapi-deploy/vm"
 HOST_PACKAGES = ("qemu-system-x86", "qemu-utils", "genisoimage", "debootstrap", "e2fsprogs")
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -180,7 +183,7 @@ def configure(root: Path) -> None:
 def build_image(image: BaseImage) -> None:
     started = time.monotonic()
     image.directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=VM_DIR) as work:
+    with tempfile.TemporaryDirectory(dir=IMAGES_DIR) as work:
         root = Path(work) / "root"
         log(f"debootstrap {SUITE} with systemd (about 45 s)")
         run("debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
@@ -193,17 +196,21 @@ def build_image(image: BaseImage) -> None:
         raw = Path(work) / "root.raw"
         run("truncate", "-s", DISK_SIZE, str(raw))
         run("mkfs.ext4", "-q", "-d", str(root), str(raw))
-        run("qemu-img", "convert", "-O", "qcow2", str(raw), str(image.disk))
+        # The disk last, and whole or not at all: an interrupted build leaves no image that
+        # looks complete to the next checkout.
+        disk = Path(work) / image.disk.name
+        run("qemu-img", "convert", "-O", "qcow2", str(raw), str(disk))
+        disk.rename(image.disk)
     log(f"image built in {time.monotonic() - started:.0f} s: {image.disk}")
 
 
 def ensure_image() -> BaseImage:
     ensure_host_packages()
-    image = BaseImage(VM_DIR / inputs_hash())
+    image = BaseImage(IMAGES_DIR / inputs_hash())
     if image.complete():
         log(f"image {image.directory.name} is up to date")
         return image
-    for stale in VM_DIR.glob("*/base.qcow2"):
+    for stale in IMAGES_DIR.glob("*/base.qcow2"):
         shutil.rmtree(stale.parent)
     build_image(image)
     return image

@@ -531,7 +531,8 @@ def assert_every_client_served(load: Load) -> None:
     """Every kind of client in the load was answered, and none failed or was retried: a GET
     that a closed keep-alive connection made the client send again is a failure it saw."""
     assert load.report["total"] > 0, load.summary()
-    assert load.report["failed"] == 0, load.report["failures"]
+    # Each kind's counts and the errors' spans with the first failures: which clients failed, when.
+    assert load.report["failed"] == 0, f"{load.report['failures']}\n{load.summary()}"
     assert load.report["retried_stale_connections"] == 0, load.summary()
     unanswered = [kind for kind, counts in load.report["by_kind"].items() if counts["ok"] == 0]
     assert not unanswered, f"no answer for {unanswered}: {load.summary()}"

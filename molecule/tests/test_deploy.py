@@ -12,6 +12,7 @@ of client, every answer from the new release after it, the old release kept for 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,12 @@ from harness.common import app_version as changed_app
 testinfra_hosts = ["ansible://fastapi_servers"]
 
 HEALTH_OK = '    return {"status": "ok"}'
+# In the build's log as the callback prints it (JSON-escaped or not): the demo's requirements
+# install step, then whether the builder took it from its cache or ran it.
+INSTALL_STEP_OUTCOME = re.compile(
+    r"Step \d+/\d+ : RUN [^\n\\]*pip install[^\n\\]*(?:\\n|\s)+"
+    r"---> (?P<outcome>Using cache|Running in)"
+)
 
 
 def app_version(directory: Path, marker: str, health: str = HEALTH_OK) -> Path:
@@ -169,6 +176,23 @@ def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_releas
     assert container_state(host, before["live"])["Status"] == "exited"  # kept: can roll forward
 
 
-def test_builds_leave_no_unused_images_behind(host: testinfra.host.Host) -> None:
-    """The deploys above each built the demo's two-stage image: no build stage is left over."""
-    assert host.check_output("docker images --filter dangling=true --quiet") == ""
+def test_a_code_only_build_reuses_the_installed_requirements(
+    host: testinfra.host.Host, versions: Path
+) -> None:
+    """The demo's build stage installs the requirements: a build whose only change is code takes
+    that stage from the build cache (kept from the build before), and leaves no other untagged
+    image behind."""
+    result = run_playbook(
+        DEPLOY_PLAYBOOK,
+        # A source no run built before: the deploy has to build it.
+        {"app_source_dir": str(app_version(versions, f"cached-{time.time_ns()}")),
+         "app_image": "", "app_release": "cached"},
+        "-v",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    # -v prints the build's log: the step after the install's says whether it ran again.
+    assert "Build the app image" in result.stdout, result.stdout[-3000:]
+    install = re.search(INSTALL_STEP_OUTCOME, result.stdout)
+    assert install, result.stdout[-3000:]
+    assert install["outcome"] == "Using cache", install[0]
+    assert len(host.check_output("docker images --filter dangling=true --quiet").split()) == 1

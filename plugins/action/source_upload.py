@@ -1,7 +1,8 @@
 """Ships an app's source to the server as one archive and unpacks it into a fresh directory:
 one task and one transfer however many files, and only the files the release's digest covers
 (the lookup app_source_digest: what the tree's .dockerignore keeps, no caches). Nothing of the
-archive stays behind, on the controller or on the server."""
+archive stays behind, on the controller or on the server. `files` adds controller files the
+build needs beside the source (a CA bundle), by their name in the context, in the same archive."""
 
 from __future__ import annotations
 
@@ -17,18 +18,20 @@ from ansible_collections.fastapi_deploy.toolkit.plugins.lookup.app_source_digest
 )
 
 
-def pack(source: Path, archive: Path) -> list[str]:
-    """Writes the source's files (modes kept) into a tar archive; their relative paths."""
-    names = [path.relative_to(source).as_posix() for path in source_files(source)]
+def pack(source: Path, archive: Path, extra: dict[str, Path] | None = None) -> list[str]:
+    """Writes the source's files (modes kept), then the extra files under their context names,
+    into a tar archive; their relative paths."""
+    members = {path.relative_to(source).as_posix(): path for path in source_files(source)}
+    members.update(extra or {})
     with tarfile.open(archive, "w") as tar:
-        for name in names:
-            tar.add(source / name, arcname=name, recursive=False)
-    return names
+        for name, path in members.items():
+            tar.add(path, arcname=name, recursive=False)
+    return list(members)
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
-    _VALID_ARGS = frozenset(("src", "dest", "owner", "group", "mode"))
+    _VALID_ARGS = frozenset(("src", "dest", "owner", "group", "mode", "files"))
 
     def run(
         self, tmp: str | None = None, task_vars: dict[str, Any] | None = None
@@ -42,6 +45,11 @@ class ActionModule(ActionBase):
                 f"source_upload: src must be a directory on the controller (got '{source}') "
                 "and dest a directory on the server"
             )
+        files = args.get("files") or {}
+        extra = {name: Path(str(path)).expanduser() for name, path in files.items()}
+        missing = ", ".join(str(path) for path in extra.values() if not path.is_file())
+        if missing:
+            raise AnsibleActionFail(f"source_upload: no such file on the controller: {missing}")
         owner = {key: args[key] for key in ("owner", "group") if key in args}
         if self._task.check_mode:
             result.update(changed=True, msg=f"check mode: would ship {source} to {dest}")
@@ -50,7 +58,7 @@ class ActionModule(ActionBase):
         try:
             with tempfile.TemporaryDirectory(prefix="app-source-") as workdir:
                 archive = Path(workdir) / "source.tar"
-                files = pack(source, archive)
+                files = pack(source, archive, extra)
                 made = self._execute_module(
                     module_name="ansible.legacy.file",
                     module_args={"path": dest, "state": "directory", "mode": "0750", **owner},

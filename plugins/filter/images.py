@@ -1,5 +1,5 @@
-"""What an image reference names, and which digest the server pulled for it: the registry path's
-decisions, in one tested place."""
+"""What an image reference names, which digest the server pulled for it, and which untagged
+images a build leaves over: the image decisions, in one tested place."""
 
 from __future__ import annotations
 
@@ -66,6 +66,31 @@ def repo_digest(repo_digests: list[str], reference: str) -> str:
     return ""
 
 
+# The classic builder prints each step's image, cached or new, on a line of its own.
+_BUILD_STEP_IMAGE = re.compile(r"--->\s*([0-9a-f]{12,64})\s*$", re.MULTILINE)
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def build_leftovers(
+    dangling: list[dict[str, Any]], build_log: str, containers: list[dict[str, Any]]
+) -> list[str]:
+    """The untagged images to remove after a build: every one but those the build's log names
+    and those a container (running or not) was made from. A multi-stage Dockerfile's earlier
+    stage (its installed packages) is untagged yet the build cache of the next build from the
+    same requirements: it stays while builds use it, and goes after the first build that does
+    not."""
+    kept = {image_id[:12] for image_id in _BUILD_STEP_IMAGE.findall(build_log or "")}
+    kept |= {_short(str(container.get("ImageID", ""))) for container in containers or []}
+    return [str(image["Id"]) for image in dangling or [] if _short(str(image["Id"])) not in kept]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"app_image_reference": image_reference, "app_repo_digest": repo_digest}
+        return {
+            "app_image_reference": image_reference,
+            "app_repo_digest": repo_digest,
+            "app_build_leftovers": build_leftovers,
+        }

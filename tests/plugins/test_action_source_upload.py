@@ -45,3 +45,16 @@ def test_the_archive_keeps_each_file_executable_or_not(tmp_path: Path) -> None:
     with tarfile.open(archive) as tar:
         assert tar.getmember("entrypoint.sh").mode & 0o111
         assert not tar.getmember("app/main.py").mode & 0o111
+
+
+def test_an_extra_file_goes_into_the_context_under_its_name_there(tmp_path: Path) -> None:
+    source = make_source(tmp_path / "source")
+    bundle = tmp_path / "elsewhere" / "ca-certificates.crt"
+    bundle.parent.mkdir()
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    archive = tmp_path / "source.tar"
+    names = source_upload.pack(source, archive, {"build-ca.pem": bundle})
+    with tarfile.open(archive) as tar:
+        packed = tar.extractfile("build-ca.pem")
+        assert packed is not None and packed.read() == bundle.read_bytes()
+    assert "build-ca.pem" in names

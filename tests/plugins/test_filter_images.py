@@ -62,3 +62,59 @@ def test_a_digest_reference_is_its_own_digest() -> None:
 
 def test_an_image_never_pulled_has_no_digest() -> None:
     assert images.repo_digest([], "registry.example.test:5000/demo/app:1.0") == ""
+
+
+# The classic builder's log of a code-only build of the demo's two-stage Dockerfile (Docker
+# 20.10), shortened: the build stage comes from the cache, the code's layer is new.
+CODE_ONLY_BUILD_LOG = """\
+Step 1/14 : ARG BASE_IMAGE=python:3.11-slim
+Step 2/14 : FROM ${BASE_IMAGE} AS build
+ ---> 15520933daed
+Step 3/14 : COPY requirements.txt build-ca.pe[m] /tmp/build/
+ ---> Using cache
+ ---> d7556b0cfd94
+Step 4/14 : RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r /tmp/build/requirements.txt
+ ---> Using cache
+ ---> 83d2c357e0b3
+Step 5/14 : FROM ${BASE_IMAGE}
+ ---> 15520933daed
+Step 7/14 : COPY --from=build /opt/venv /opt/venv
+ ---> Using cache
+ ---> 820b74b58dbe
+Step 11/14 : COPY ./app /code/app
+ ---> 2498ec758388
+Step 14/14 : CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+ ---> Running in 3f142a012a0a
+Removing intermediate container 3f142a012a0a
+ ---> fa909087761c
+Successfully built fa909087761c
+"""
+
+
+def untagged(*short_ids: str) -> list[dict[str, str]]:
+    return [{"Id": f"sha256:{short_id}{'0' * 52}"} for short_id in short_ids]
+
+
+def test_the_build_stage_a_build_used_is_kept_for_the_next_one() -> None:
+    assert images.build_leftovers(untagged("83d2c357e0b3"), CODE_ONLY_BUILD_LOG, []) == []
+
+
+def test_build_stages_no_build_uses_any_more_are_removed() -> None:
+    earlier = untagged("5f0c2a9e11aa", "9b1e0d3c7f42")
+    leftovers = images.build_leftovers(untagged("83d2c357e0b3") + earlier, CODE_ONLY_BUILD_LOG, [])
+    assert leftovers == [image["Id"] for image in earlier]
+
+
+def test_a_container_the_build_ran_is_not_taken_for_an_image_it_used() -> None:
+    [container_id] = untagged("3f142a012a0a")
+    assert images.build_leftovers([container_id], CODE_ONLY_BUILD_LOG, []) == [container_id["Id"]]
+
+
+def test_without_a_build_log_every_untagged_image_is_a_leftover() -> None:
+    [stage] = untagged("83d2c357e0b3")
+    assert images.build_leftovers([stage], "", []) == [stage["Id"]]
+
+
+def test_an_untagged_image_a_container_was_made_from_stays() -> None:
+    [image] = untagged("7a3e55c0d912")
+    assert images.build_leftovers([image], CODE_ONLY_BUILD_LOG, [{"ImageID": image["Id"]}]) == []
