@@ -1,0 +1,158 @@
+"""Writes several configuration files in one module call, each only where its content, mode or
+owner differs. ansible.builtin.template and copy make two calls per file even when nothing
+changes (a stat, then the file module for its attributes); a role's files written together cost
+one call, which is most of an idempotent run's time on files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: config_files
+short_description: Write several files in one call, each only where it differs
+description:
+  - Each entry's C(content) is compared with the file at C(path); a file that differs (or is
+    missing) is replaced atomically (a new file in the same directory, given its mode and owner,
+    then renamed over it). Mode, owner and group are then set where they differ.
+  - The directories must exist. In check mode nothing is written; with C(--diff) each changed
+    file's content before and after is returned.
+  - Contents come from the task (a template lookup, a variable); a secret's task sets C(no_log).
+options:
+  files:
+    description: The files.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Where the file goes.
+        type: path
+        required: true
+      content:
+        description: The file's whole content.
+        type: str
+        required: true
+      mode:
+        description: Its mode (as M(ansible.builtin.file) takes it).
+        type: raw
+      owner:
+        description: Its owner.
+        type: str
+      group:
+        description: Its group.
+        type: str
+author: fastapi-deploy
+"""
+
+EXAMPLES = r"""
+- name: Install the backup script, its service and its timer
+  fastapi_deploy.toolkit.config_files:
+    files:
+      - path: /usr/local/bin/backup
+        content: "{{ lookup('ansible.builtin.template', 'backup.sh.j2') }}"
+        mode: "0750"
+      - path: /etc/systemd/system/backup.timer
+        content: "{{ lookup('ansible.builtin.template', 'backup.timer.j2') }}"
+        mode: "0644"
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The files written, or whose mode or owner was set.
+  type: list
+  elements: str
+  returned: always
+"""
+
+
+def current_content(path: str) -> bytes | None:
+    """The file's bytes; None where there is no file."""
+    try:
+        with open(path, "rb") as existing:
+            return existing.read()
+    except FileNotFoundError:
+        return None
+
+
+def octal_mode(mode: int | str | None) -> int | None:
+    """A mode given as octal digits ("0644", 0o644 from YAML's 0644), else None (symbolic modes
+    are left to the attributes step)."""
+    if isinstance(mode, int):
+        return mode
+    if isinstance(mode, str) and mode.isdigit():
+        return int(mode, 8)
+    return None
+
+
+def replace(path: str, content: bytes, mode: int | str | None = None) -> None:
+    """The file replaced whole: a new file beside it, its mode set before it is renamed over the
+    old one, so a reader sees the old file or the new one, never a part or a wider mode."""
+    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+    try:
+        with os.fdopen(descriptor, "wb") as new:
+            new.write(content)
+            wanted = octal_mode(mode)
+            if wanted is not None:
+                os.fchmod(new.fileno(), wanted)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def file_diff(path: str, before: bytes | None, after: bytes) -> dict[str, str]:
+    return {
+        "before_header": path if before is not None else f"{path} (absent)",
+        "after_header": path,
+        "before": (before or b"").decode("utf-8", errors="replace"),
+        "after": after.decode("utf-8", errors="replace"),
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list", "elements": "dict", "required": True,
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "content": {"type": "str", "required": True},
+                    "mode": {"type": "raw"},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                },
+            },
+        },
+        supports_check_mode=True,
+    )  # fmt: skip
+    changed_paths: list[str] = []
+    diffs: list[dict[str, str]] = []
+    for entry in module.params["files"]:
+        path, wanted = entry["path"], entry["content"].encode("utf-8")
+        before = current_content(path)
+        differs = before != wanted
+        if differs:
+            diffs.append(file_diff(path, before, wanted))
+            if not module.check_mode:
+                replace(path, wanted, entry["mode"])
+        attributes = {
+            "path": path, "mode": entry["mode"], "owner": entry["owner"], "group": entry["group"],
+            "secontext": [None, None, None], "attributes": None,
+        }  # fmt: skip
+        # In check mode a file not written yet has no attributes to compare.
+        exists = before is not None or not module.check_mode
+        if (exists and module.set_fs_attributes_if_different(attributes, False)) or differs:
+            changed_paths.append(path)
+    result: dict[str, Any] = {"changed": bool(changed_paths), "changed_paths": changed_paths}
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""plugins/modules/config_files.py: several files written in one call, each only where it
+differs, replaced whole."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from ansible_collections.fastapi_deploy.toolkit.plugins.modules import config_files
+
+
+def test_a_missing_file_has_no_content(tmp_path: Path) -> None:
+    assert config_files.current_content(str(tmp_path / "absent.conf")) is None
+
+
+def test_a_file_is_replaced_whole_with_its_mode_and_nothing_left_beside_it(tmp_path: Path) -> None:
+    target = tmp_path / "backup.sh"
+    target.write_text("#!/bin/sh\nold\n")
+    config_files.replace(str(target), b"#!/bin/sh\nnew\n", "0750")
+    assert target.read_bytes() == b"#!/bin/sh\nnew\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
+    assert [path.name for path in tmp_path.iterdir()] == ["backup.sh"]
+
+
+def test_a_secret_file_never_exists_with_a_wider_mode(tmp_path: Path) -> None:
+    """The new file has its mode before it takes the path: no moment of 0644 for a 0600 file."""
+    target = tmp_path / "app.env"
+    config_files.replace(str(target), b"TOKEN=s3cret\n", "0600")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_modes_given_as_octal_digits_or_integers_are_read_and_symbolic_ones_left() -> None:
+    assert config_files.octal_mode("0644") == 0o644
+    assert config_files.octal_mode(0o755) == 0o755
+    assert config_files.octal_mode("u=rw,go=r") is None
+    assert config_files.octal_mode(None) is None
+
+
+def test_the_diff_of_a_new_file_says_it_was_absent() -> None:
+    diff = config_files.file_diff("/etc/x.conf", None, b"a = 1\n")
+    assert diff == {
+        "before_header": "/etc/x.conf (absent)", "after_header": "/etc/x.conf",
+        "before": "", "after": "a = 1\n",
+    }  # fmt: skip
