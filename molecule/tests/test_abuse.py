@@ -41,8 +41,10 @@ POLL_INTERVAL_SECONDS = 0.5
 # After the attack the proxy's memory must come back to within this much of where it started,
 # within this time (the Go runtime returns freed memory to the system gradually).
 MEMORY_RECOVERY_MIB = 32
-# Go (Traefik) collects an idle heap only every 2 minutes, and only then returns its memory.
-MEMORY_RECOVERY_SECONDS = 150
+# Go (Traefik) collects an idle heap only every 2 minutes (its forced collection), and only then
+# returns its memory, in the background: two of those periods and a half minute. A run measured
+# 52.0 MiB still used 150 s after a 54.3 MiB peak (19.4 MiB before the attack).
+MEMORY_RECOVERY_SECONDS = 270
 # At the height of the attack the proxy stays this far below its memory limit.
 PEAK_MEMORY_SHARE_OF_LIMIT = 0.5
 
@@ -201,14 +203,18 @@ def test_other_clients_are_served_during_the_attack(attack: Attack) -> None:
 
 def test_proxy_memory_returns_after_the_attack(host: testinfra.host.Host, attack: Attack) -> None:
     ceiling = attack.memory_before_mib + MEMORY_RECOVERY_MIB
-    deadline = time.monotonic() + MEMORY_RECOVERY_SECONDS
+    started = time.monotonic()
     used = proxy_memory(host)[0]
-    while used > ceiling and time.monotonic() < deadline:
+    samples = [(0, round(used))]
+    while used > ceiling and time.monotonic() - started < MEMORY_RECOVERY_SECONDS:
         time.sleep(2)
         used = proxy_memory(host)[0]
+        samples.append((round(time.monotonic() - started), round(used)))
+    print(f"proxy memory {used:.1f} MiB {samples[-1][0]} s after the attack")
     assert used <= ceiling, (
         f"{used:.1f} MiB {MEMORY_RECOVERY_SECONDS} s after the attack; "
-        f"{attack.memory_before_mib:.1f} MiB before, peak {attack.memory_peak_mib:.1f} MiB"
+        f"{attack.memory_before_mib:.1f} MiB before, peak {attack.memory_peak_mib:.1f} MiB; "
+        f"(seconds, MiB) every 10th sample: {samples[::10]}"
     )
 
 
