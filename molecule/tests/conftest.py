@@ -89,6 +89,7 @@ TRAEFIK_ENGINE_INDEPENDENT_TESTS = [
 ]
 ENGINE_INDEPENDENT_TESTS = [
     "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
+    "test_deploy.py::test_a_code_only_build_reuses_the_installed_requirements",
     "test_deploy.py::test_release_whose_container_exits_fails_the_deploy_at_once",
     # The database's own life: its backups, restore, container, network and versions; a broken
     # migration stops the deploy before any switch. Traefik meets the database through the

@@ -49,12 +49,15 @@ def app_version(directory: Path, marker: str, health: str = HEALTH_OK) -> Path:
     return changed_app(directory, marker, replace=(HEALTH_OK, health))
 
 
-def deploy(source: Path, release: str, **extra_vars: object) -> tuple[int, str, float]:
+def deploy(
+    source: Path, release: str, *options: str, **extra_vars: object
+) -> tuple[int, str, float]:
     started = time.monotonic()
     result = run_playbook(
         DEPLOY_PLAYBOOK,
         # A source build also where the scenario deploys an image (traefik: from a registry).
         {"app_source_dir": str(source), "app_image": "", "app_release": release, **extra_vars},
+        *options,
     )
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
 
@@ -109,14 +112,26 @@ def test_dry_run_of_a_changed_source_names_the_new_release_and_changes_nothing(
     assert server_snapshot(host) == snapshot
 
 
-def test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving(
+@pytest.fixture(scope="module")
+def a_release_failing_its_health_check(
     host: testinfra.host.Host, site: Site, pebble_root: str, versions: Path
-) -> None:
-    broken = app_version(versions, "broken", '    raise RuntimeError("this release is broken")')
+) -> dict[str, Any]:
+    """A deploy under load of a release whose health check fails, from a source no run built
+    before; verbose (-v), so that its output has the build's log."""
+    marker = f"broken-{time.time_ns()}"
+    broken = app_version(versions, marker, '    raise RuntimeError("this release is broken")')
     before = live_release(host)
     with load_through_proxy(site, pebble_root) as load:
-        status, output, _ = deploy(broken, "broken", app_healthy_timeout=8)
+        status, output, _ = deploy(broken, "broken", "-v", app_healthy_timeout=8)
     report("deploy of a release that fails its health check, under load", load)
+    return {"before": before, "load": load, "status": status, "output": output}
+
+
+def test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving(
+    host: testinfra.host.Host, a_release_failing_its_health_check: dict[str, Any]
+) -> None:
+    run = a_release_failing_its_health_check
+    before, load, status, output = run["before"], run["load"], run["status"], run["output"]
     assert status != 0
     assert "release broken" in output
     assert "did not answer 200 on /health" in output
@@ -177,22 +192,14 @@ def test_rollback_under_load_fails_no_request_and_returns_to_the_previous_releas
 
 
 def test_a_code_only_build_reuses_the_installed_requirements(
-    host: testinfra.host.Host, versions: Path
+    host: testinfra.host.Host, a_release_failing_its_health_check: dict[str, Any]
 ) -> None:
     """The demo's build stage installs the requirements: a build whose only change is code takes
     that stage from the build cache (kept from the build before), and leaves no other untagged
     image behind."""
-    result = run_playbook(
-        DEPLOY_PLAYBOOK,
-        # A source no run built before: the deploy has to build it.
-        {"app_source_dir": str(app_version(versions, f"cached-{time.time_ns()}")),
-         "app_image": "", "app_release": "cached"},
-        "-v",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
-    # -v prints the build's log: the step after the install's says whether it ran again.
-    assert "Build the app image" in result.stdout, result.stdout[-3000:]
-    install = re.search(INSTALL_STEP_OUTCOME, result.stdout)
-    assert install, result.stdout[-3000:]
+    output = a_release_failing_its_health_check["output"]
+    assert "Build the app image" in output, output[-3000:]
+    install = re.search(INSTALL_STEP_OUTCOME, output)
+    assert install, output[-3000:]
     assert install["outcome"] == "Using cache", install[0]
     assert len(host.check_output("docker images --filter dangling=true --quiet").split()) == 1
