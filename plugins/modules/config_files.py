@@ -40,11 +40,13 @@ options:
         description: Its mode (as M(ansible.builtin.file) takes it).
         type: raw
       owner:
-        description: Its owner.
+        description: Its owner (configuration files are root's unless said otherwise).
         type: str
+        default: root
       group:
         description: Its group.
         type: str
+        default: root
 author: fastapi-deploy
 """
 
@@ -123,8 +125,8 @@ def main() -> None:
                     "path": {"type": "path", "required": True},
                     "content": {"type": "str", "required": True},
                     "mode": {"type": "raw"},
-                    "owner": {"type": "str"},
-                    "group": {"type": "str"},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
                 },
             },
         },
