@@ -24,7 +24,15 @@ import testinfra
 import yaml
 
 from harness import alerts_receiver as alerts_receiver_in
-from harness.common import CACHE_DIR, LOADGEN, REPO_DIR, SITE_PLAYBOOK, role_defaults, wait_until
+from harness.common import (
+    CACHE_DIR,
+    LOADGEN,
+    REPO_DIR,
+    SITE_PLAYBOOK,
+    docker,
+    role_defaults,
+    wait_until,
+)
 from harness.common import run_playbook as run_any_playbook
 
 PEBBLE_HTTPS_CA = CACHE_DIR / "pebble-https-ca.pem"
@@ -345,6 +353,25 @@ def https_get(client: testinfra.host.Host, site: Site, pebble_root: str) -> Call
 # The demo app: the legacy app (app_name's default) of a scenario that serves several apps
 # (fastapi_apps in its host_vars), where the day-2 playbooks need the app's name.
 DEMO_APP = "app"
+# The demo app's repository in the harness's registry (fd-<scenario>-registry): demo/app:1.0 is
+# the scenarios' image, demo/app:1.1 the same app with one more label (another digest).
+REPOSITORY = "registry.example.test:5000/demo/app"
+
+
+def registry_exec(*args: str) -> str:
+    return docker("exec", f"fd-{scenario_name()}-registry", *args)
+
+
+def registry_credentials(inventory_vars: dict[str, Any]) -> str:
+    return f"{inventory_vars['app_registry_username']}:{inventory_vars['app_registry_password']}"
+
+
+def registry_digest(inventory_vars: dict[str, Any], tag: str) -> str:
+    """The manifest digest the registry serves for the tag."""
+    return registry_exec(
+        "skopeo", "inspect", "--creds", registry_credentials(inventory_vars), "--format",
+        "{{.Digest}}", f"docker://localhost:5000/demo/app:{tag}",
+    )  # fmt: skip
 
 
 def scenario_apps() -> list[dict[str, Any]]:

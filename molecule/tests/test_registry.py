@@ -19,12 +19,16 @@ from typing import Any
 import pytest
 import testinfra
 from conftest import (
+    REPOSITORY,
     Response,
     Site,
     assert_every_client_served,
     host_listener,
     live_release,
     load_through_proxy,
+    registry_credentials,
+    registry_digest,
+    registry_exec,
     run_playbook,
     scenario_name,
 )
@@ -32,36 +36,18 @@ from conftest import (
 from harness.common import (
     DEPLOY_PLAYBOOK,
     ROLLBACK_PLAYBOOK,
-    docker,
     play_recap,
 )
 
 testinfra_hosts = ["ansible://fastapi_servers"]
-
-REPOSITORY = "registry.example.test:5000/demo/app"
-
-
-def registry_exec(*args: str) -> str:
-    return docker("exec", f"fd-{scenario_name()}-registry", *args)
-
-
-def credentials(inventory_vars: dict[str, Any]) -> str:
-    return f"{inventory_vars['app_registry_username']}:{inventory_vars['app_registry_password']}"
-
-
-def digest(inventory_vars: dict[str, Any], tag: str) -> str:
-    """The manifest digest the registry serves for the tag."""
-    return registry_exec(
-        "skopeo", "inspect", "--creds", credentials(inventory_vars), "--format", "{{.Digest}}",
-        f"docker://localhost:5000/demo/app:{tag}",
-    )  # fmt: skip
 
 
 def move_tag(inventory_vars: dict[str, Any], tag: str, to: str) -> None:
     """Points the tag at the image of another tag, as CI pushing a new build would."""
     registry_exec(
         "skopeo", "--insecure-policy", "copy", "--quiet",
-        "--src-creds", credentials(inventory_vars), "--dest-creds", credentials(inventory_vars),
+        "--src-creds", registry_credentials(inventory_vars),
+        "--dest-creds", registry_credentials(inventory_vars),
         f"docker://localhost:5000/demo/app:{to}", f"docker://localhost:5000/demo/app:{tag}",
     )  # fmt: skip
 
@@ -95,7 +81,7 @@ def scenario_image_at_the_end() -> Iterator[None]:
 def test_release_is_named_by_the_digest_of_the_image_pulled(
     host: testinfra.host.Host, inventory_vars: dict[str, Any], https_get: Callable[..., Response]
 ) -> None:
-    pulled = digest(inventory_vars, "1.0")
+    pulled = registry_digest(inventory_vars, "1.0")
     state = live_release(host)
     assert state["release"] == short(pulled)
     assert state["image"] == f"{REPOSITORY}@{pulled}"
@@ -108,7 +94,7 @@ def test_deploying_the_live_image_by_its_digest_changes_nothing(
     host: testinfra.host.Host, inventory_vars: dict[str, Any]
 ) -> None:
     before = live_release(host)
-    status, output = deploy(app_image=f"{REPOSITORY}@{digest(inventory_vars, '1.0')}")
+    status, output = deploy(app_image=f"{REPOSITORY}@{registry_digest(inventory_vars, '1.0')}")
     assert status == 0, output[-3000:]
     assert "changed=0" in output, output[-3000:]
     assert live_release(host)["live"] == before["live"]
@@ -197,18 +183,18 @@ def test_image_without_the_apps_health_endpoint_fails_the_health_gate_and_switch
         app_image=f"{REPOSITORY}:1.1", app_healthcheck_path="/no-such-health", app_healthy_timeout=8
     )
     assert status != 0
-    assert f"release {short(digest(inventory_vars, '1.1'))}" in output
+    assert f"release {short(registry_digest(inventory_vars, '1.1'))}" in output
     assert "did not answer 200 on /no-such-health" in output
     assert live_release(host) == before
-    assert short(digest(inventory_vars, "1.1")) not in containers(host)
+    assert short(registry_digest(inventory_vars, "1.1")) not in containers(host)
 
 
 def test_moved_tag_is_a_new_release_deployed_without_a_failed_request(
     host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
 ) -> None:
     move_tag(inventory_vars, "moving", "1.1")
-    moved = digest(inventory_vars, "moving")
-    assert moved != digest(inventory_vars, "1.0")
+    moved = registry_digest(inventory_vars, "moving")
+    assert moved != registry_digest(inventory_vars, "1.0")
     with load_through_proxy(site, pebble_root) as load:
         status, output = deploy(app_image=f"{REPOSITORY}:moving")
         assert status == 0, output[-3000:]
@@ -229,14 +215,14 @@ def test_rollback_returns_to_an_image_whose_tag_moved_on_in_the_registry(
     move_tag(inventory_vars, "moving", "1.0")
     status, output = deploy(app_image=f"{REPOSITORY}:moving")
     assert status == 0, output[-3000:]
-    assert live_release(host)["release"] == short(digest(inventory_vars, "1.0"))
+    assert live_release(host)["release"] == short(registry_digest(inventory_vars, "1.0"))
     assert has_image(host, f"fastapi-app:{earlier['release']}")
     # An app_image the server cannot reach: a rollback never asks the registry.
     result = run_playbook(ROLLBACK_PLAYBOOK, {"app_image": "unreachable.example.test:5000/x:1"})
     assert result.returncode == 0, result.stdout[-3000:]
     state = live_release(host)
     assert state["live"] == earlier["live"]
-    assert state["image"].endswith(f"@{digest(inventory_vars, '1.1')}")
+    assert state["image"].endswith(f"@{registry_digest(inventory_vars, '1.1')}")
     assert https_get("/health").headers["x-app-release"] == earlier["release"]
 
 

@@ -41,7 +41,7 @@ SETTINGS = (
     "uvicorn_extra_args", "workers", "root_path", "forwarded_allow_ips", "env", "database_url",
     "extra_networks", "memory_limit", "pids_limit", "restart_policy", "healthy_timeout",
     "healthcheck_path", "release_header", "keep_releases", "prestart_command", "prestart_timeout",
-    "drain_seconds", "stop_timeout", "processes", "jobs",
+    "drain_seconds", "stop_timeout", "processes", "jobs", "replicas",
 )  # fmt: skip
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
 # What an app never takes from the host's variables unless it is the legacy app (the host's own):
@@ -280,6 +280,7 @@ def proxy_apps(apps: list[dict[str, Any]], check_path: str = "") -> list[dict[st
             "domains": app["domains"],
             "path_prefix": app["path_prefix"],
             "check_path": app.get("settings", {}).get("app_healthcheck_path") or check_path,
+            "port": app.get("settings", {}).get("app_port"),
         }
         for app in apps
     ]

@@ -37,6 +37,8 @@ def routes(
             "domains": list(app["domains"]),
             "path_prefix": app.get("path_prefix") or "",
             "check_path": app.get("check_path") or check_path,
+            # The app's own port where it sets one (a Swarm service's route forwards to it).
+            "port": app.get("port"),
             "upstream_state_file": (
                 state_file if app.get("legacy") else f"{config_dir}/upstreams/{app['name']}"
             ),

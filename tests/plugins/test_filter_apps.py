@@ -233,16 +233,16 @@ def test_nothing_is_removed_when_every_app_found_is_declared() -> None:
     assert filters.removals(apps, ["staging", "production"]) == []
 
 
-def test_the_proxy_gets_each_apps_route_and_check_path() -> None:
+def test_the_proxy_gets_each_apps_route_check_path_and_own_port() -> None:
     apps = filters.normalise(
         [{"name": "one", "domains": ["a.example.com"], "healthcheck_path": "/healthz"},
-         {"name": "two", "domains": ["b.example.com"], "path_prefix": "/v2"}]
+         {"name": "two", "domains": ["b.example.com"], "path_prefix": "/v2", "port": 9000}]
     )  # fmt: skip
     assert filters.proxy_apps(apps, "/health") == [
         {"name": "one", "state": "present", "legacy": False, "domains": ["a.example.com"],
-         "path_prefix": "", "check_path": "/healthz"},
+         "path_prefix": "", "check_path": "/healthz", "port": None},
         {"name": "two", "state": "present", "legacy": False, "domains": ["b.example.com"],
-         "path_prefix": "/v2", "check_path": "/health"},
+         "path_prefix": "/v2", "check_path": "/health", "port": 9000},
     ]  # fmt: skip
 
 

@@ -28,7 +28,8 @@ def test_without_apps_the_one_site_of_proxy_domains_keeps_the_original_upstream_
     (route,) = routes([], domains=["a.example.com", "b.example.com"], path_prefix="/api/v1")
     assert route == {
         "name": "app", "state": "present", "domains": ["a.example.com", "b.example.com"],
-        "path_prefix": "/api/v1", "check_path": "/health", "upstream_state_file": STATE_FILE,
+        "path_prefix": "/api/v1", "check_path": "/health", "port": None,
+        "upstream_state_file": STATE_FILE,
     }  # fmt: skip
     (site,) = filters.sites([route])
     assert site["domains"] == ["a.example.com", "b.example.com"]

@@ -1,0 +1,135 @@
+"""Apps on a Docker Swarm: each app a service of the registry's image by digest, its replicas
+spread over the nodes behind the edge proxy; a rolling deploy fails no request and ends on the
+new digest on every replica; a release failing its health check is rolled back by Swarm, the run
+fails naming the app, and no request fails; a worker node lost, its replicas run elsewhere.
+
+Only the swarm scenario runs this module (conftest: `runs_here`). The edge is the manager
+(fd-swarm-server); the registry (fd-swarm-registry) holds the demo app as demo/app:1.0 (the
+scenario's image) and demo/app:1.1 (another digest). At the end the scenario's image is deployed
+again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import testinfra
+from conftest import (
+    REPOSITORY,
+    Response,
+    Site,
+    assert_every_client_served,
+    load_through_proxy,
+    registry_digest,
+    run_playbook,
+)
+
+from harness.common import DEPLOY_PLAYBOOK, wait_until
+
+testinfra_hosts = ["ansible://swarm_edge"]
+
+SERVICE = "app"
+WORKER = "fd-swarm-worker-1"
+
+
+def replicas(host: testinfra.host.Host) -> list[tuple[str, str]]:
+    """(node, image) of each replica Swarm runs now."""
+    output = host.check_output(
+        f"docker service ps {SERVICE} --filter desired-state=running --no-trunc"
+        " --format '{{{{.Node}}}} {{{{.Image}}}} {{{{.CurrentState}}}}'"
+    )
+    running = [line.split() for line in output.splitlines() if " Running " in f" {line} "]
+    return [(fields[0], fields[1]) for fields in running]
+
+
+def worker_ready(host: testinfra.host.Host) -> bool:
+    found = host.run(f"docker node inspect --format '{{{{.Status.State}}}}' {WORKER}")
+    return found.rc == 0 and found.stdout.strip() == "ready"
+
+
+def deploy(**extra_vars: object) -> tuple[int, str]:
+    result = run_playbook(DEPLOY_PLAYBOOK, extra_vars)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scenario_image_at_the_end() -> Iterator[None]:
+    """Ends on the scenario's own image and settings, as the swarm was before."""
+    yield
+    status, output = deploy()
+    assert status == 0, output[-3000:]
+
+
+def test_the_app_runs_as_replicas_of_the_registry_image_by_digest_on_different_nodes(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any]
+) -> None:
+    running = replicas(host)
+    image = f"{REPOSITORY}@{registry_digest(inventory_vars, '1.0')}"
+    assert [found for _, found in running] == [image] * int(inventory_vars["app_replicas"])
+    assert len({node for node, _ in running}) == len(running), running
+
+
+def test_the_edge_serves_the_app_over_https_with_a_certificate_from_the_acme_ca(
+    https_get: Callable[..., Response],
+) -> None:
+    # curl checks the chain against Pebble's root: the edge got its certificate over ACME.
+    assert https_get("/health").status == 200
+
+
+def test_the_apps_trust_forwarded_headers_from_the_edge_proxy_alone(
+    https_get: Callable[..., Response], client_address: str
+) -> None:
+    seen = https_get("/request-info", {"X-Forwarded-For": "203.0.113.9"}).json()
+    assert (seen["client"], seen["scheme"]) == (client_address, "https"), seen
+
+
+def test_a_rolling_deploy_fails_no_request_and_ends_on_the_new_digest_on_every_replica(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    new = f"{REPOSITORY}@{registry_digest(inventory_vars, '1.1')}"
+    with load_through_proxy(site, pebble_root) as load:
+        status, output = deploy(app_image=f"{REPOSITORY}:1.1")
+        assert status == 0, output[-3000:]
+    print(f"rolling deploy under load: {load.summary()}")
+    assert_every_client_served(load)
+    assert [image for _, image in replicas(host)] == [new] * int(inventory_vars["app_replicas"])
+
+
+def test_a_release_failing_its_health_check_is_rolled_back_and_the_run_fails_naming_the_app(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    before = replicas(host)
+    with load_through_proxy(site, pebble_root) as load:
+        status, output = deploy(
+            app_image=f"{REPOSITORY}:1.1", app_healthcheck_path="/no-such-health"
+        )
+    print(f"rolled-back deploy under load: {load.summary()}")
+    assert status != 0
+    assert f"the update of '{SERVICE}'" in output and "rollback_completed" in output, output[-3000:]
+    assert_every_client_served(load)
+    assert sorted(image for _, image in replicas(host)) == sorted(image for _, image in before)
+
+
+def test_a_worker_node_stopped_its_replicas_run_elsewhere_within_30_s_failing_at_most_one_request(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    wanted = int(inventory_vars["app_replicas"])
+    assert any(node == WORKER for node, _ in replicas(host)), replicas(host)
+    with load_through_proxy(site, pebble_root, limit=120) as load:
+        subprocess.run(["docker", "stop", WORKER], check=True, capture_output=True)
+        try:
+            took = wait_until(
+                lambda: len([n for n, _ in replicas(host) if n != WORKER]) == wanted,
+                timeout=30,
+                diagnose=lambda: str(replicas(host)),
+            )
+            print(f"{wanted} replicas on the nodes still up {took:.1f} s after the stop")
+        finally:
+            subprocess.run(["docker", "start", WORKER], check=True, capture_output=True)
+            # Back in the swarm before the next deploy pulls on it.
+            wait_until(lambda: worker_ready(host), timeout=120, interval=2)
+    print(f"node lost under load: {load.summary()}")
+    assert load.report["failed"] <= 1, f"{load.report['failures']}\n{load.summary()}"
