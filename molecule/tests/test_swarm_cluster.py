@@ -19,7 +19,7 @@ import testinfra
 import yaml
 from conftest import scenario_name
 
-from harness.common import run_playbook
+from harness.common import SITE_PLAYBOOK, play_recap, run_playbook
 
 testinfra_hosts = ["ansible://swarm_managers"]
 
@@ -178,6 +178,15 @@ def test_from_outside_only_ssh_is_open_and_http_and_https_are_refused(
     assert {name: tcp_probes(client, address(name), PROBED_PORTS) for name in NODES} == {
         name: expected for name in NODES
     }
+
+
+def test_a_dry_run_of_the_site_changes_nothing_on_any_node() -> None:
+    result = run_playbook(
+        SITE_PLAYBOOK, "--check", inventory=os.environ["MOLECULE_INVENTORY_FILE"], timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    recap = play_recap(result.stdout)
+    assert {name: recap[name]["changed"] for name in NODES} == dict.fromkeys(NODES, 0)
 
 
 # A node dropped from the inventory, then listed again: last, the swarm whole again after them.
