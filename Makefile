@@ -18,8 +18,8 @@ demo: demo-images sandbox ## Fresh machine -> local sandbox server serving the d
 
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
-test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 17 min under emulation; its own CI stage)
-	harness/molecule-side-by-side.sh vm
+test-vm: images vm-image ## The Molecule scenarios on a cloud-like VM under QEMU (about 17 min under emulation) and on a swarm of three servers, side by side (their own CI stage)
+	harness/molecule-side-by-side.sh vm swarm
 
 setup: ## Host packages, Docker engine, Python tools and collections
 	harness/host-packages.sh

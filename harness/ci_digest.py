@@ -4,7 +4,7 @@ the slowest tests. It reads each scenario's log and its JUnit report (both in
 .cache/molecule-logs, written by harness/molecule-side-by-side.sh and the verifier's options in
 .config/molecule/config.yml).
 
-    python -m harness.ci_digest default traefik vm
+    python -m harness.ci_digest default traefik vm swarm
 """
 
 from __future__ import annotations

@@ -315,8 +315,9 @@ def ensure(images: tuple[Image, ...], wanted: set[str]) -> None:
 
 
 # The server each Molecule scenario runs (its base configuration names the image
-# fastapi-deploy/server:scenario-${MOLECULE_SCENARIO_NAME}): Debian 12 and Debian 13.
-SCENARIO_SERVERS = {"default": "server", "traefik": "server-trixie"}
+# fastapi-deploy/server:scenario-${MOLECULE_SCENARIO_NAME}): Debian 12 and Debian 13; the swarm
+# scenario's three servers Debian 12.
+SCENARIO_SERVERS = {"default": "server", "traefik": "server-trixie", "swarm": "server"}
 
 
 def tag_scenario_servers(wanted: set[str]) -> None:

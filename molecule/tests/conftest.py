@@ -168,6 +168,11 @@ JOB_MODULES = ["test_scheduled_jobs.py"]
 MULTI_APP_MODULES = ["test_multi_app.py"]
 
 
+# The swarm scenario's servers are a swarm, not single servers: it runs its own module alone,
+# and no other scenario runs it.
+SWARM_MODULES = ["test_swarm_cluster.py"]
+
+
 def scenario_host_vars(scenario: str) -> dict[str, Any]:
     """The server's host_vars files of a scenario, merged in name order as Ansible reads them."""
     host_vars = REPO_DIR / "molecule" / scenario / "host_vars" / f"fd-{scenario}-server"
@@ -180,6 +185,10 @@ def scenario_host_vars(scenario: str) -> dict[str, Any]:
 def runs_here(test: str, scenario: str) -> bool:
     """Whether the test (`module.py::name`) runs in the scenario."""
     module = test.split("::")[0]
+    if scenario == "swarm":
+        return module in SWARM_MODULES
+    if module in SWARM_MODULES:
+        return False
     host_vars = scenario_host_vars(scenario)
     if scenario == "vm":
         return module in VM_MODULES

@@ -55,6 +55,9 @@ BAD_INPUTS = {
     "unknown proxy engine": ({"proxy_engine": "nginx"}, "proxy_engine"),
     "SSH port out of range": ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
     "proxy address not an address": ({"proxy_network_address": "*"}, "proxy_network_address"),
+    "firewall peer a network, not an address": (
+        {"firewall_peers": [{"addresses": ["10.0.0.0/24"], "tcp_ports": [5432]}]}, "firewall_peers",
+    ),
     "no source": ({"app_source_dir": ""}, "app_source_dir"),
     "source without a Dockerfile": ({"app_source_dir": str(REPO_DIR / "roles")}, "app_source_dir"),
     "both source and image": ({"app_image": "registry.example.test/demo/app:1.0"}, "app_image"),
