@@ -168,9 +168,9 @@ JOB_MODULES = ["test_scheduled_jobs.py"]
 MULTI_APP_MODULES = ["test_multi_app.py"]
 
 
-# The swarm scenario's servers are a swarm, not single servers: it runs its own module alone,
-# and no other scenario runs it.
-SWARM_MODULES = ["test_swarm_cluster.py"]
+# The swarm scenario's servers are a swarm, not single servers: it runs its own modules alone,
+# and no other scenario runs them.
+SWARM_MODULES = ["test_swarm_cluster.py", "test_swarm_apps.py"]
 
 
 def scenario_host_vars(scenario: str) -> dict[str, Any]:

@@ -19,16 +19,17 @@ import testinfra
 import yaml
 from conftest import scenario_name
 
-from harness.common import SITE_PLAYBOOK, play_recap, run_playbook
+from harness.common import SITE_PLAYBOOK, play_recap, role_defaults, run_playbook
 
 testinfra_hosts = ["ansible://swarm_managers"]
 
 SWARM_PLAYBOOK = "playbooks/swarm.yml"
-MANAGER = f"fd-{scenario_name()}-manager"
+MANAGER = f"fd-{scenario_name()}-server"
 WORKERS = [f"fd-{scenario_name()}-worker-1", f"fd-{scenario_name()}-worker-2"]
 NODES = [MANAGER, *WORKERS]
 DROPPED = WORKERS[1]
-NETWORK = "fastapi"
+# The apps' overlay network: the edge proxy's (playbooks/swarm.yml passes its name on).
+NETWORK = role_defaults("proxy")["proxy_network_name"]
 # Swarm's TCP ports (cluster management, gossip); its UDP ones (gossip, VXLAN) are shown open
 # between the nodes by the overlay's traffic (test_the_overlay_carries_traffic_between_nodes).
 SWARM_TCP_PORTS = [2377, 7946]
@@ -168,16 +169,19 @@ def test_swarm_ports_get_no_answer_from_outside(client: testinfra.host.Host) -> 
     }
 
 
-def test_from_outside_only_ssh_is_open_and_http_and_https_are_refused(
+def test_from_outside_only_ssh_and_the_edges_http_and_https_are_open(
     client: testinfra.host.Host,
 ) -> None:
-    """From the client, on every node: SSH accepts; 80 and 443 pass the firewall and are reset
-    (no proxy serves them on these nodes yet: the firewall's reset for a published port that
-    nothing serves); every other port probed is dropped without an answer."""
-    expected = dict.fromkeys(PROBED_PORTS, "silent") | {22: "open", 80: "refused", 443: "refused"}
-    assert {name: tcp_probes(client, address(name), PROBED_PORTS) for name in NODES} == {
-        name: expected for name in NODES
+    """From the client: SSH accepts on every node, 80 and 443 on the edge node (its proxy);
+    on the other nodes 80 and 443 pass the firewall and are reset (no proxy there: the
+    firewall's reset for a published port that nothing serves); every other port probed is
+    dropped without an answer."""
+    closed = dict.fromkeys(PROBED_PORTS, "silent") | {22: "open"}
+    expected = {
+        name: closed | dict.fromkeys([80, 443], "open" if name == MANAGER else "refused")
+        for name in NODES
     }
+    assert {name: tcp_probes(client, address(name), PROBED_PORTS) for name in NODES} == expected
 
 
 def test_a_dry_run_of_the_site_changes_nothing_on_any_node() -> None:
