@@ -39,7 +39,7 @@ def replicas(host: testinfra.host.Host) -> list[tuple[str, str]]:
     """(node, image) of each replica Swarm runs now."""
     output = host.check_output(
         f"docker service ps {SERVICE} --filter desired-state=running --no-trunc"
-        " --format '{{{{.Node}}}} {{{{.Image}}}} {{{{.CurrentState}}}}'"
+        " --format '{{.Node}} {{.Image}} {{.CurrentState}}'"
     )
     running = [line.split() for line in output.splitlines() if " Running " in f" {line} "]
     return [(fields[0], fields[1]) for fields in running]
