@@ -9,7 +9,7 @@ SCENARIOS ?= default traefik
 AAR_DOC := aar-doc --config-file .aar_doc.yml
 .DEFAULT_GOAL := demo
 
-.PHONY: help demo test test-vm bench bench-smoke setup images demo-images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
+.PHONY: help demo test test-vm test-swarm bench bench-smoke setup images demo-images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 help: ## This list of targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
@@ -18,8 +18,11 @@ demo: demo-images sandbox ## Fresh machine -> local sandbox server serving the d
 
 test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
-test-vm: images vm-image ## The Molecule scenarios on a cloud-like VM under QEMU (about 17 min under emulation) and on a swarm of three servers, side by side (their own CI stage)
-	harness/molecule-side-by-side.sh vm swarm
+test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 17 min under emulation; its own CI stage)
+	harness/molecule-side-by-side.sh vm
+
+test-swarm: images ## The Molecule scenario on a Docker Swarm of three servers (its own CI stage, after the VM's)
+	harness/molecule-side-by-side.sh swarm
 
 setup: ## Host packages, Docker engine, Python tools and collections
 	harness/host-packages.sh
