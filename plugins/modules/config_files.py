@@ -18,10 +18,33 @@ description:
   - Each entry's C(content) is compared with the file at C(path); a file that differs (or is
     missing) is replaced atomically (a new file in the same directory, given its mode and owner,
     then renamed over it). Mode, owner and group are then set where they differ.
-  - The directories must exist. In check mode nothing is written; with C(--diff) each changed
-    file's content before and after is returned.
+  - The files' directories must exist or be listed in C(directories), which are created first
+    (their missing parents too, mode 0755) and given their mode and owner where they differ. In
+    check mode nothing is written or created; with C(--diff) each changed file's content before
+    and after is returned.
   - Contents come from the task (a template lookup, a variable); a secret's task sets C(no_log).
 options:
+  directories:
+    description: Directories to create, or whose mode and owner to set, before the files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The directory.
+        type: path
+        required: true
+      mode:
+        description: Its mode (as M(ansible.builtin.file) takes it).
+        type: raw
+      owner:
+        description: Its owner.
+        type: str
+        default: root
+      group:
+        description: Its group.
+        type: str
+        default: root
   files:
     description: The files.
     type: list
@@ -51,6 +74,17 @@ author: fastapi-deploy
 """
 
 EXAMPLES = r"""
+- name: Write the app's environment file in its root-only directory
+  fastapi_deploy.toolkit.config_files:
+    directories:
+      - path: /etc/fastapi-app
+        mode: "0700"
+    files:
+      - path: /etc/fastapi-app/app.env
+        content: "{{ app_environment_file }}"
+        mode: "0600"
+  no_log: true
+
 - name: Install the backup script, its service and its timer
   fastapi_deploy.toolkit.config_files:
     files:
@@ -64,7 +98,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: The files written, or whose mode or owner was set.
+  description: The directories created and the files written, or those whose mode or owner was set.
   type: list
   elements: str
   returned: always
@@ -107,6 +141,28 @@ def replace(path: str, content: bytes, mode: int | str | None = None) -> None:
         raise
 
 
+def attributes_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The arguments AnsibleModule's attribute setters take for an entry's path."""
+    return {
+        "path": entry["path"], "mode": entry["mode"], "owner": entry["owner"],
+        "group": entry["group"], "secontext": [None, None, None], "attributes": None,
+    }  # fmt: skip
+
+
+def ensure_directory(module: AnsibleModule, entry: dict[str, Any]) -> bool:
+    """The directory created where it is missing (its mode set before anything can be written in
+    it), then its mode and owner set where they differ; whether anything changed."""
+    path = entry["path"]
+    missing = not os.path.isdir(path)
+    if missing and module.check_mode:
+        return True
+    if missing:
+        os.makedirs(os.path.dirname(path.rstrip("/")) or "/", mode=0o755, exist_ok=True)
+        wanted = octal_mode(entry["mode"])
+        os.mkdir(path, 0o755 if wanted is None else wanted)
+    return module.set_fs_attributes_if_different(attributes_of(entry), False) or missing
+
+
 def file_diff(path: str, before: bytes | None, after: bytes) -> dict[str, str]:
     return {
         "before_header": path if before is not None else f"{path} (absent)",
@@ -119,6 +175,15 @@ def file_diff(path: str, before: bytes | None, after: bytes) -> dict[str, str]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            "directories": {
+                "type": "list", "elements": "dict", "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "mode": {"type": "raw"},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                },
+            },
             "files": {
                 "type": "list", "elements": "dict", "required": True,
                 "options": {
@@ -134,6 +199,9 @@ def main() -> None:
     )  # fmt: skip
     changed_paths: list[str] = []
     diffs: list[dict[str, str]] = []
+    for entry in module.params["directories"]:
+        if ensure_directory(module, entry):
+            changed_paths.append(entry["path"])
     for entry in module.params["files"]:
         path, wanted = entry["path"], entry["content"].encode("utf-8")
         before = current_content(path)
@@ -142,13 +210,10 @@ def main() -> None:
             diffs.append(file_diff(path, before, wanted))
             if not module.check_mode:
                 replace(path, wanted, entry["mode"])
-        attributes = {
-            "path": path, "mode": entry["mode"], "owner": entry["owner"], "group": entry["group"],
-            "secontext": [None, None, None], "attributes": None,
-        }  # fmt: skip
         # In check mode a file not written yet has no attributes to compare.
         exists = before is not None or not module.check_mode
-        if (exists and module.set_fs_attributes_if_different(attributes, False)) or differs:
+        set_now = exists and module.set_fs_attributes_if_different(attributes_of(entry), False)
+        if set_now or differs:
             changed_paths.append(path)
     result: dict[str, Any] = {"changed": bool(changed_paths), "changed_paths": changed_paths}
     if module._diff and diffs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 from ansible_collections.fastapi_deploy.toolkit.plugins.modules import config_files
 
@@ -42,3 +43,44 @@ def test_the_diff_of_a_new_file_says_it_was_absent() -> None:
         "before_header": "/etc/x.conf (absent)", "after_header": "/etc/x.conf",
         "before": "", "after": "a = 1\n",
     }  # fmt: skip
+
+
+class FakeModule:
+    """What ensure_directory uses of AnsibleModule: check mode and the attribute setter (here
+    the mode alone)."""
+
+    def __init__(self, check_mode: bool = False) -> None:
+        self.check_mode = check_mode
+
+    def set_fs_attributes_if_different(self, attributes: dict[str, Any], changed: bool) -> bool:
+        path, wanted = Path(attributes["path"]), int(attributes["mode"], 8)
+        if stat.S_IMODE(path.stat().st_mode) == wanted:
+            return changed
+        path.chmod(wanted)
+        return True
+
+
+def directory(path: Path, mode: str) -> dict[str, Any]:
+    return {"path": str(path), "mode": mode, "owner": "root", "group": "root"}
+
+
+def test_a_missing_directory_is_created_with_its_parents_and_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "certs.d" / "registry.example.test:5000"
+    assert config_files.ensure_directory(FakeModule(), directory(target, "0700"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE(target.parent.stat().st_mode) & 0o755 == 0o755
+
+
+def test_a_directory_as_wanted_is_no_change_and_a_widened_one_is_put_back(tmp_path: Path) -> None:
+    target = tmp_path / "config"
+    target.mkdir(mode=0o700)
+    assert not config_files.ensure_directory(FakeModule(), directory(target, "0700"))
+    target.chmod(0o755)
+    assert config_files.ensure_directory(FakeModule(), directory(target, "0700"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_a_dry_run_reports_a_missing_directory_without_creating_it(tmp_path: Path) -> None:
+    target = tmp_path / "config"
+    assert config_files.ensure_directory(FakeModule(check_mode=True), directory(target, "0700"))
+    assert not target.exists()
