@@ -23,7 +23,8 @@ LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.execut
 SERVER_VARS = {
     "proxy_domains": ["app.example.com"],
     "proxy_acme_email": "ops@example.com",
-    "app_source_dir": str(REPO_DIR / "app"),
+    # A swarm's apps run an image from a registry (nothing is pulled by the validation).
+    "app_image": "registry.example.com/team/api:1.0",
 }
 GOOD = {"swarm_managers": ["m1"], "swarm_workers": ["w1", "w2"], "swarm_edge": ["m1"]}
 
@@ -108,6 +109,13 @@ BAD_VARIABLES = {
         {"firewall_peers": [{"addresses": ["10.0.0.2"], "udp_ports": [70000]}]}, "firewall_peers:",
     ),
     "a peer without addresses": ({"firewall_peers": [{"tcp_ports": [5432]}]}, "addresses"),
+    "an app built from source": (
+        {"app_image": "", "app_source_dir": str(REPO_DIR / "app")},
+        "app_image: on a Docker Swarm each app runs an image from a registry",
+    ),
+    "Traefik at the edge": (
+        {"proxy_engine": "traefik"}, "proxy_engine: on a Docker Swarm (proxy_network_swarm)",
+    ),
 }  # fmt: skip
 
 
