@@ -1,7 +1,7 @@
 """Apps on a Docker Swarm: each app a service of the registry's image by digest, its replicas
 spread over the nodes behind the edge proxy; a rolling deploy fails no request and ends on the
 new digest on every replica; a release failing its health check is rolled back by Swarm, the run
-fails naming the app, and no request fails; a worker node lost, its replicas run elsewhere.
+fails naming the app, and no request fails.
 
 Only the swarm scenario runs this module (conftest: `runs_here`). The edge is the manager
 (fd-swarm-server); the registry (fd-swarm-registry) holds the demo app as demo/app:1.0 (the
@@ -11,7 +11,6 @@ again.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,13 +26,11 @@ from conftest import (
     run_playbook,
 )
 
-from harness.common import DEPLOY_PLAYBOOK, wait_until
+from harness.common import DEPLOY_PLAYBOOK
 
 testinfra_hosts = ["ansible://swarm_edge"]
 
 SERVICE = "app"
-# The edge: stopping it would take the site down, not test the swarm.
-EDGE = "fd-swarm-server"
 
 
 def replicas(host: testinfra.host.Host) -> list[tuple[str, str]]:
@@ -44,11 +41,6 @@ def replicas(host: testinfra.host.Host) -> list[tuple[str, str]]:
     )
     running = [line.split() for line in output.splitlines() if " Running " in f" {line} "]
     return [(fields[0], fields[1]) for fields in running]
-
-
-def node_ready(host: testinfra.host.Host, node: str) -> bool:
-    found = host.run(f"docker node inspect --format '{{{{.Status.State}}}}' {node}")
-    return found.rc == 0 and found.stdout.strip() == "ready"
 
 
 def deploy(**extra_vars: object) -> tuple[int, str]:
@@ -112,26 +104,3 @@ def test_a_release_failing_its_health_check_is_rolled_back_and_the_run_fails_nam
     assert f"the update of '{SERVICE}'" in output and "rollback_completed" in output, output[-3000:]
     assert_every_client_served(load)
     assert sorted(image for _, image in replicas(host)) == sorted(image for _, image in before)
-
-
-def test_a_worker_node_stopped_its_replicas_run_elsewhere_within_30_s_failing_at_most_one_request(
-    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
-) -> None:
-    wanted = int(inventory_vars["app_replicas"])
-    # Swarm spreads the replicas: at least one is on a worker.
-    worker = next(node for node, _ in replicas(host) if node != EDGE)
-    with load_through_proxy(site, pebble_root, limit=120) as load:
-        subprocess.run(["docker", "stop", worker], check=True, capture_output=True)
-        try:
-            took = wait_until(
-                lambda: len([n for n, _ in replicas(host) if n != worker]) == wanted,
-                timeout=30,
-                diagnose=lambda: str(replicas(host)),
-            )
-            print(f"{wanted} replicas on the nodes still up {took:.1f} s after {worker} stopped")
-        finally:
-            subprocess.run(["docker", "start", worker], check=True, capture_output=True)
-            # Back in the swarm before the next deploy pulls on it.
-            wait_until(lambda: node_ready(host, worker), timeout=120, interval=2)
-    print(f"node lost under load: {load.summary()}")
-    assert load.report["failed"] <= 1, f"{load.report['failures']}\n{load.summary()}"
