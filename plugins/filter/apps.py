@@ -44,6 +44,8 @@ SETTINGS = (
     "drain_seconds", "stop_timeout", "processes", "jobs", "replicas",
 )  # fmt: skip
 ENTRY_KEYS = ("name", "state", "domains", "path_prefix", *SETTINGS)
+# The same as the app role names them.
+SETTING_VARIABLES = frozenset(f"app_{key}" for key in SETTINGS)
 # What an app never takes from the host's variables unless it is the legacy app (the host's own):
 # another app's secrets, database, migrations, processes and jobs. An entry sets its own, or has
 # none.
@@ -199,10 +201,13 @@ def pick(apps: list[dict[str, Any]], wanted: str = "") -> dict[str, Any]:
     return {"apps": chosen, "problem": problem}
 
 
-def app_settings(app: dict[str, Any], inherited: dict[str, Any]) -> dict[str, Any]:
+def app_settings(
+    app: dict[str, Any], inherited: dict[str, Any], overriding: Iterable[str] = ()
+) -> dict[str, Any]:
     """The app role's variables for one app: the host's (`inherited`), its own paths unless it
     is the legacy app, no secrets, database or migrations of the host's unless it is the legacy
-    app, then what its entry sets."""
+    app, then what its entry sets; last the settings named in `overriding` (the run's extra
+    variables: `-e` overrides every app's), at the host's value, which is the extra one."""
     name = app["name"]
     paths = {}
     if not app.get("legacy"):
@@ -221,20 +226,46 @@ def app_settings(app: dict[str, Any], inherited: dict[str, Any]) -> dict[str, An
         settings["app_source_dir"] = ""
     if own.get("app_source_dir") and "app_image" not in own:
         settings["app_image"] = ""
+    settings.update(
+        {
+            name: inherited[name]
+            for name in overriding
+            if name in SETTING_VARIABLES and name in inherited
+        }
+    )
     return settings
 
 
-def runs(apps: list[dict[str, Any]], inherited: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each app as one run of the app role sees it: its entry, with `settings` now every app
-    role variable of its run (app_settings)."""
-    return [{**app, "settings": app_settings(app, inherited)} for app in apps]
+def setting_names(prefix: str = "app_") -> list[str]:
+    """The app role's variables that make one app (its name, its per-app paths, the settings an
+    entry may set), as the role names them: the host's values of these are what every app starts
+    from (app_settings). The role reads them with `'app_' | fastapi_app_setting_names`."""
+    return [f"{prefix}name", *(f"{prefix}{path[4:]}" for path in PER_APP_PATHS)] + [
+        f"{prefix}{key}" for key in SETTINGS
+    ]
+
+
+def runs(
+    apps: list[dict[str, Any]], inherited: dict[str, Any], overriding: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Each app as one run of the app role sees it, the one variable its tasks read (app_run):
+    its entry (name, state, legacy, domains, path prefix, action) and every setting of its run
+    (app_settings), named without `app_` as in a fastapi_apps entry (`port`, `state_file`)."""
+    result = []
+    for app in apps:
+        settings = app_settings(app, inherited, overriding)
+        own = {key: value for key, value in app.items() if key != "settings"}
+        result.append({**own, **{name[4:]: value for name, value in settings.items()}})
+    return result
 
 
 def run_vars(app_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The app role's variables of each run (runs): its settings, and the prefix of its route
-    (app_apps_path_prefix), as apps.yml binds them for the run's tasks."""
+    """The app role's variables of each run (runs), as its argument spec and the rules of its
+    tasks/validate.yml check them: each setting under its variable's name (`app_port`), and the
+    run itself (app_run)."""
     return [
-        {**run["settings"], "app_apps_path_prefix": run.get("path_prefix", "")} for run in app_runs
+        {**{name: run[name[4:]] for name in setting_names() if name[4:] in run}, "app_run": run}
+        for run in app_runs
     ]
 
 
@@ -294,6 +325,7 @@ class FilterModule:
             "fastapi_apps": normalise,
             "fastapi_app_pick": pick,
             "fastapi_app_settings": app_settings,
+            "fastapi_app_setting_names": setting_names,
             "fastapi_app_runs": runs,
             "fastapi_app_run_vars": run_vars,
             "fastapi_app_removals": removals,

@@ -261,30 +261,57 @@ def test_the_apps_found_on_a_server_are_its_labelled_containers_and_release_hist
     assert found == ["app", "demo", "staging"]
 
 
-def test_every_setting_an_entry_may_set_is_an_app_option_passed_to_each_apps_run() -> None:
-    """plugins/filter/apps.py's SETTINGS, the app role's options, the variables each app
-    inherits (vars/main.yml) and those bound for its run (tasks/apps.yml) agree."""
+def test_every_setting_an_entry_may_set_is_an_app_option_each_app_inherits() -> None:
+    """plugins/filter/apps.py names the variables that make an app once: each is an option of
+    the app role, and the role reads the host's values of exactly these (vars/main.yml)."""
     role = Path(__file__).resolve().parents[2] / "roles" / "app"
     options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
     options = options["argument_specs"]["main"]["options"]
-    inherited = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_inherited_settings"]
-    (run,) = [
-        task for task in yaml.safe_load((role / "tasks" / "apps.yml").read_text()) if "vars" in task
-    ]
-    passed = set(run["vars"]) - {"app_apps_path_prefix"}
-    expected = (
+    names = filters.setting_names()
+    assert set(names) == (
         {f"app_{key}" for key in filters.SETTINGS} | set(filters.PER_APP_PATHS) | {"app_name"}
     )
-    assert set(inherited) == expected
-    assert passed == expected
-    assert expected <= set(options)
+    assert len(names) == len(set(names))
+    assert set(names) <= set(options)
+    derived = yaml.safe_load((role / "vars" / "main.yml").read_text())
+    assert "fastapi_app_setting_names" in derived["app_setting_names"]
+    assert "query('ansible.builtin.vars', *app_setting_names)" in derived["app_inherited_settings"]
 
 
-def test_each_runs_variables_are_its_settings_and_its_routes_prefix() -> None:
+def test_a_run_is_its_entry_and_every_setting_without_the_prefix() -> None:
     apps = filters.normalise(TWO_ENVIRONMENTS, "app", [], "")
-    run_vars = filters.run_vars(filters.runs(apps, INHERITED))
+    inherited = {name: "" for name in filters.setting_names()} | INHERITED | {"app_port": 8000}
+    staging, production = filters.runs(apps, inherited)
+    assert staging["name"] == "staging"
+    assert staging["env"] == {"MODE": "staging"}
+    assert staging["state_file"] == "/var/lib/fastapi-app/staging/releases.json"
+    assert staging["port"] == 8000
+    assert (staging["workers"], production["workers"]) == (2, 4)
+    assert staging["domains"] == ["staging.example.com"]
+    assert not staging["legacy"]
+    assert "settings" not in staging
+    assert {name[4:] for name in filters.setting_names()} <= set(staging)
+
+
+def test_each_runs_variables_are_its_settings_and_the_run() -> None:
+    apps = filters.normalise(TWO_ENVIRONMENTS, "app", [], "")
+    inherited = {name: "" for name in filters.setting_names()} | INHERITED
+    app_runs = filters.runs(apps, inherited)
+    run_vars = filters.run_vars(app_runs)
     assert [variables["app_name"] for variables in run_vars] == ["staging", "production"]
     assert [variables["app_workers"] for variables in run_vars] == [2, 4]
-    assert [variables["app_apps_path_prefix"] for variables in run_vars] == [
-        app.get("path_prefix", "") for app in apps
-    ]
+    assert [variables["app_run"] for variables in run_vars] == app_runs
+    assert {name for name in run_vars[0] if name != "app_run"} == set(filters.setting_names())
+
+
+def test_a_setting_given_with_e_overrides_every_apps_own() -> None:
+    """-e overrides all: the host's value of a setting given as an extra variable (which is the
+    extra one) wins over an entry's own; the app's name and paths stay its own."""
+    apps = filters.normalise(TWO_ENVIRONMENTS, "app", [], "")
+    inherited = {name: "" for name in filters.setting_names()} | INHERITED | {"app_workers": 8}
+    extra = ["app_workers", "app_state_file", "app_name", "app"]
+    staging, production = filters.runs(apps, inherited, extra)
+    assert (staging["workers"], production["workers"]) == (8, 8)
+    assert staging["name"] == "staging"
+    assert staging["state_file"] == "/var/lib/fastapi-app/staging/releases.json"
+    assert filters.runs(apps, inherited)[1]["workers"] == 4
