@@ -1,10 +1,13 @@
 """A swarm's inventory, as the playbooks take it: groups that cannot make a swarm stop the run in
 its first play (before any server is reached), naming the group; the swarm's and the firewall's
-peers' variables are checked by the validation play, naming the variable; a good swarm passes."""
+peers' variables are checked by the validation play, naming the variable; a good swarm passes;
+the day-2 playbooks act on the single servers and on the swarm's first manager in plays of their
+own, and without a swarm name no absent group."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +139,43 @@ def test_a_run_limited_away_from_the_first_manager_is_refused(tmp_path: Path) ->
     )
     assert result.returncode != 0
     assert "swarm_managers: the first manager, m1, is not in this run" in result.stdout
+
+
+DAY2_PLAYBOOKS = ["rollback.yml", "logs.yml", "status.yml", "run.yml"]
+
+
+def play_hosts(output: str) -> list[list[str]]:
+    """`ansible-playbook --list-hosts`' plays, in order: the hosts of each."""
+    plays: list[list[str]] = []
+    for line in output.splitlines():
+        if re.match(r"\s*play #\d+ ", line):
+            plays.append([])
+        elif plays and re.match(r" {6}\S", line):
+            plays[-1].append(line.strip())
+    return plays
+
+
+@pytest.mark.parametrize("playbook", DAY2_PLAYBOOKS)
+def test_a_day2_playbook_acts_on_a_single_server_and_the_swarms_first_manager_apart(
+    tmp_path: Path, playbook: str
+) -> None:
+    groups = {**GOOD, "single_servers": ["web"]}
+    hosts = inventory(tmp_path, groups, UNREACHABLE)
+    result = ansible("ansible-playbook", "-i", str(hosts), "--list-hosts", f"playbooks/{playbook}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plays = play_hosts(result.stdout)
+    # The validation's two plays, the single servers', then the swarm's.
+    assert plays[2:] == [["web"], ["m1"]], result.stdout
+    assert "WARNING" not in result.stderr
+
+
+@pytest.mark.parametrize("playbook", DAY2_PLAYBOOKS)
+def test_a_day2_playbook_without_a_swarm_acts_on_the_servers_alone_without_warning(
+    tmp_path: Path, playbook: str
+) -> None:
+    hosts = inventory(tmp_path, {"single_servers": ["web"]}, UNREACHABLE)
+    result = ansible("ansible-playbook", "-i", str(hosts), "--list-hosts", f"playbooks/{playbook}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plays = play_hosts(result.stdout)
+    assert plays[2:] == [["web"], []], result.stdout
+    assert "WARNING" not in result.stderr
