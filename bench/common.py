@@ -173,6 +173,7 @@ def playbook(
     extra_vars: Json | None = None,
     secret_vars: Json | None = None,
     inventory: str | Path = SANDBOX_INVENTORY,
+    env: dict[str, str] | None = None,
 ) -> PlaybookRun:
     """ansible-playbook against the sandbox (or another inventory); its output goes to
     .cache/bench/logs/<name>.log, with the time each task took (ansible.posix.profile_tasks).
@@ -191,6 +192,7 @@ def playbook(
             env={
                 "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
                 "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+                **(env or {}),
             },
         )  # fmt: skip
     took = time.monotonic() - started

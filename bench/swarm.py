@@ -74,6 +74,8 @@ def rolling_deploy(index: int, settings: Settings, url: str) -> Json:
         deployed = playbook(
             DEPLOY_PLAYBOOK, f"swarm-deploy-{index}",
             {"app_image": f"{REGISTRY_ADDRESS}/{REPOSITORY}:{tag}"}, inventory=INVENTORY,
+            # The scenario's variables find the checkout's files through it, as under Molecule.
+            env={"MOLECULE_PROJECT_DIRECTORY": str(REPO_DIR)},
         )  # fmt: skip
         time.sleep(settings.settle_s)
     return {
