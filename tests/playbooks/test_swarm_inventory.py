@@ -4,6 +4,7 @@ peers' variables are checked by the validation play, naming the variable; a good
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,23 @@ def test_a_good_swarm_passes_the_validation(tmp_path: Path, groups: dict[str, li
     result = ansible(
         "ansible-playbook", "-i", str(inventory(tmp_path, groups, LOCAL)), "playbooks/validate.yml"
     )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("playbook_roles", [None, ["proxy", "app"]], ids=["site", "deploy"])
+def test_the_database_server_needs_no_proxy_or_app_settings(
+    tmp_path: Path, playbook_roles: list[str] | None
+) -> None:
+    """The swarm's database server runs neither: a run checks neither there, also where the
+    playbook asks for both (deploy.yml)."""
+    hosts = inventory(tmp_path, {**GOOD, "swarm_database": ["db"]}, LOCAL)
+    tree = yaml.safe_load(hosts.read_text())
+    tree["all"]["children"]["swarm_database"]["hosts"]["db"] = {
+        "proxy_domains": [], "proxy_acme_email": "", "app_image": "",
+    }  # fmt: skip
+    hosts.write_text(yaml.safe_dump(tree))
+    extra = ["-e", json.dumps({"validate_roles": playbook_roles})] if playbook_roles else []
+    result = ansible("ansible-playbook", "-i", str(hosts), *extra, "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
