@@ -170,7 +170,12 @@ MULTI_APP_MODULES = ["test_multi_app.py"]
 
 # The swarm scenario's servers are a swarm, not single servers: it runs its own modules alone,
 # and no other scenario runs them.
-SWARM_MODULES = ["test_swarm_cluster.py", "test_swarm_apps.py", "test_swarm_node_loss.py"]
+SWARM_MODULES = [
+    "test_swarm_cluster.py",
+    "test_swarm_apps.py",
+    "test_swarm_database.py",
+    "test_swarm_node_loss.py",
+]
 
 
 def scenario_host_vars(scenario: str) -> dict[str, Any]:

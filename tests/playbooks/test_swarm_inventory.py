@@ -6,6 +6,7 @@ own, and without a swarm name no absent group."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -68,8 +69,13 @@ BAD_GROUPS = {
         {"swarm_managers": ["m1"], "swarm_workers": ["w1", "m1"]},
         "swarm_workers: m1 also in swarm_managers",
     ),
-    "the database host a swarm node": (
-        {**GOOD, "swarm_database": ["w2"]}, "swarm_database: w2 also a swarm node",
+    "the database host a worker too": (
+        {**GOOD, "swarm_database": ["w2"]},
+        "swarm_database: w2 also in swarm_managers or swarm_workers",
+    ),
+    "the database host a manager too": (
+        {**GOOD, "swarm_database": ["m1"], "swarm_edge": []},
+        "swarm_database: m1 also in swarm_managers or swarm_workers",
     ),
     "an edge node outside the swarm": (
         {**GOOD, "swarm_edge": ["db"], "swarm_database": ["db"]},
@@ -90,10 +96,30 @@ def test_bad_swarm_groups_stop_the_run_in_its_first_play_naming_the_group(
     assert "PLAY [Validate the inventory]" not in result.stdout
 
 
-def test_a_good_swarm_passes_the_validation(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "groups", [GOOD, {**GOOD, "swarm_database": ["db"]}], ids=["nodes", "nodes and a database"]
+)
+def test_a_good_swarm_passes_the_validation(tmp_path: Path, groups: dict[str, list[str]]) -> None:
     result = ansible(
-        "ansible-playbook", "-i", str(inventory(tmp_path, GOOD, LOCAL)), "playbooks/validate.yml"
+        "ansible-playbook", "-i", str(inventory(tmp_path, groups, LOCAL)), "playbooks/validate.yml"
     )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("playbook_roles", [None, ["proxy", "app"]], ids=["site", "deploy"])
+def test_the_database_server_needs_no_proxy_or_app_settings(
+    tmp_path: Path, playbook_roles: list[str] | None
+) -> None:
+    """The swarm's database server runs neither: a run checks neither there, also where the
+    playbook asks for both (deploy.yml)."""
+    hosts = inventory(tmp_path, {**GOOD, "swarm_database": ["db"]}, LOCAL)
+    tree = yaml.safe_load(hosts.read_text())
+    tree["all"]["children"]["swarm_database"]["hosts"]["db"] = {
+        "proxy_domains": [], "proxy_acme_email": "", "app_image": "",
+    }  # fmt: skip
+    hosts.write_text(yaml.safe_dump(tree))
+    extra = ["-e", json.dumps({"validate_roles": playbook_roles})] if playbook_roles else []
+    result = ansible("ansible-playbook", "-i", str(hosts), *extra, "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
