@@ -16,6 +16,7 @@ from pathlib import Path
 from harness import sandbox
 from harness.common import (
     CACHE_DIR,
+    SANDBOX_INVENTORY,
     HarnessError,
     Json,
     docker_exists,
@@ -167,14 +168,19 @@ def parse_profile(output: str) -> dict[str, float]:
 
 
 def playbook(
-    path: str, name: str, extra_vars: Json | None = None, secret_vars: Json | None = None
+    path: str,
+    name: str,
+    extra_vars: Json | None = None,
+    secret_vars: Json | None = None,
+    inventory: str | Path = SANDBOX_INVENTORY,
+    env: dict[str, str] | None = None,
 ) -> PlaybookRun:
-    """ansible-playbook against the sandbox; its output goes to .cache/bench/logs/<name>.log,
-    with the time each task took (ansible.posix.profile_tasks). secret_vars (a password) go in
-    a file of mode 0600 passed as `-e @file`: neither the log line nor the command line shows
-    them."""
+    """ansible-playbook against the sandbox (or another inventory); its output goes to
+    .cache/bench/logs/<name>.log, with the time each task took (ansible.posix.profile_tasks).
+    secret_vars (a password) go in a file of mode 0600 passed as `-e @file`: neither the log line
+    nor the command line shows them."""
     hidden = f" -e @<a file of {', '.join(sorted(secret_vars))}>" if secret_vars else ""
-    log(f"ansible-playbook -i inventory/sandbox/hosts.yml {path}"
+    log(f"ansible-playbook -i {inventory} {path}"
         + (f" -e {json.dumps(extra_vars)}" if extra_vars else "") + hidden)  # fmt: skip
     started = time.monotonic()
     with tempfile.NamedTemporaryFile("w", prefix="bench-vars-", suffix=".json") as secrets:
@@ -182,9 +188,11 @@ def playbook(
         secrets.flush()
         result = run_playbook(
             path, *(["-e", f"@{secrets.name}"] if secret_vars else []), extra_vars=extra_vars,
+            inventory=inventory,
             env={
                 "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
                 "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+                **(env or {}),
             },
         )  # fmt: skip
     took = time.monotonic() - started

@@ -173,15 +173,22 @@ def median_run(runs: list[Json]) -> Json:
 
 @contextmanager
 def load(
-    name: str, settings: Settings, limit: float, timeline: bool = False, clients: str = ""
+    name: str,
+    settings: Settings,
+    limit: float,
+    timeline: bool = False,
+    clients: str = "",
+    client: str = CLIENT,
+    url: str = "",
 ) -> Iterator[Json]:
-    """harness/loadgen.py in the sandbox-network client, verified HTTPS through the proxy, for
-    as long as the block runs (at most `limit` s and MAX_LOAD_REQUESTS); the report is filled
-    in when the block ends. `clients`: the kinds of client (loadgen's --clients), by default
-    settings.load_concurrency keep-alive ones."""
+    """harness/loadgen.py in the sandbox-network client (or another `client` container holding
+    /tmp/loadgen.py and /tmp/pebble-root.pem), verified HTTPS through the proxy to the site (or
+    `url`), for as long as the block runs (at most `limit` s and MAX_LOAD_REQUESTS); the report
+    is filled in when the block ends. `clients`: the kinds of client (loadgen's --clients), by
+    default settings.load_concurrency keep-alive ones."""
     marker = f"/tmp/bench-{name}-{uuid.uuid4().hex[:8]}"
     command = [
-        "docker", "exec", CLIENT, "python3", "/tmp/loadgen.py", "--url", site_url(),
+        "docker", "exec", client, "python3", "/tmp/loadgen.py", "--url", url or site_url(),
         "--cafile", "/tmp/pebble-root.pem",
         "--clients", clients or f"keepalive={settings.load_concurrency}",
         "--duration", str(limit), "--max-requests", str(MAX_LOAD_REQUESTS),
@@ -195,7 +202,7 @@ def load(
             lambda: (
                 generator.poll() is not None
                 or run(
-                    "docker", "exec", CLIENT, "test", "-e", f"{marker}.ready", check=False
+                    "docker", "exec", client, "test", "-e", f"{marker}.ready", check=False
                 ).returncode
                 == 0
             ),
@@ -204,7 +211,7 @@ def load(
         )
         yield result
     finally:
-        run("docker", "exec", CLIENT, "touch", f"{marker}.stop", check=False)
+        run("docker", "exec", client, "touch", f"{marker}.stop", check=False)
         output, errors = generator.communicate(timeout=limit + 60)
         if not output.strip():
             raise BenchError(f"the load generator printed nothing: {errors[-1000:]}")

@@ -585,6 +585,34 @@ def renewal_rows(engine: str, data: Json | None) -> list[Row]:
     ]
 
 
+def swarm_rows(data: Json | None) -> list[Row]:
+    """Rolling deploys on the swarm of three servers, under every kind of client."""
+    section = "swarm"
+    if not data or not data.get("samples"):
+        return [not_measured(section, "rolling deploy under load", data, "0 failed")]
+    samples = data["samples"]
+    failed = sum(sample["failed"] for sample in samples)
+    total = sum(sample["total"] for sample in samples)
+    walls = [sample["seconds"] for sample in samples]
+    return [
+        Row(section, "converge of three fresh servers (site.yml)", seconds(data["converge_s"])),
+        Row(
+            section,
+            "rolling deploy of a new digest, 2 replicas",
+            Spread.of(walls, 1).text(".1f", " s")
+            + f", {samples[0]['tasks_run']} tasks on the 3 servers",
+        ),
+        Row(
+            section,
+            "failed requests under load during it",
+            f"{failed} of {total} over {len(samples)} deploys",
+            "0",
+            failed == 0,
+        ),
+        kinds_row(section, samples),
+    ]
+
+
 def rebuild_row(deploy: Json | None) -> Row:
     figure = "rebuild after a code-only change (deploy)"
     if not deploy or "idle" not in deploy:
@@ -659,6 +687,7 @@ def rows(results: Json) -> list[Row]:
     table += offsite_rows(sections.get("offsite"))
     table += jobs_rows(sections.get("jobs"))
     table += alerts_rows(sections.get("alerts"))
+    table += swarm_rows(sections.get("swarm"))
     table += switch_rows(sections)
     return table
 

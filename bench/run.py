@@ -21,6 +21,8 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
   latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice;
 - alerts: the alerts checker turned on for the section (a webhook to a receiver on the sandbox
   network), run N times as its timer runs it: wall time and peak memory per run, checks per run.
+- swarm: rolling deploys under every kind of client on a Docker Swarm of three servers (the
+  swarm scenario's, created for the section and destroyed after it; no sandbox needed).
 
 Load comes only from client containers on the sandbox's own networks, bounded in time and
 count. Results go to .cache/bench/ (results.json, deploy-latency.png, the playbooks' logs).
@@ -50,6 +52,7 @@ from bench import (
     registry,
     renewal,
     report,
+    swarm,
     throughput,
     workers,
 )
@@ -73,9 +76,11 @@ from harness.common import APP_PLAYBOOK, docker, wait_until
 DESCRIPTION = __doc__.splitlines()[0]
 SECTIONS = (
     "provisioning", "image", "throughput", "workers", "crash", "deploy", "registry", "renewal",
-    "database", "offsite", "jobs", "alerts",
+    "database", "offsite", "jobs", "alerts", "swarm",
 )  # fmt: skip
 ENGINES = ("caddy", "traefik")
+# The sections that need no sandbox: they bring servers of their own.
+OWN_SERVERS = {"swarm"}
 
 
 def switch_engine(engine: str, box: sandbox.Sandbox) -> Json:
@@ -167,6 +172,9 @@ def run_bench(box: sandbox.Sandbox, settings: Settings, args: argparse.Namespace
         "machine": machine(),
         "sections": {},
     }
+    if wanted & OWN_SERVERS == wanted:
+        measure_own_servers(settings, wanted, results)
+        return results
     if "provisioning" in wanted or not sandbox_exists():
         prepare_sandbox(box, args, results)
     else:
@@ -183,9 +191,16 @@ def run_bench(box: sandbox.Sandbox, settings: Settings, args: argparse.Namespace
     if engines != [report.DEFAULT_ENGINE]:
         back = report.DEFAULT_ENGINE
         run_section(results, f"switch.{back}", lambda: switch_engine(back, box))
+    measure_own_servers(settings, wanted, results)
+    return results
+
+
+def measure_own_servers(settings: Settings, wanted: set[str], results: Json) -> None:
+    """The sections that bring their own servers, after the sandbox's (if any) is done."""
+    if "swarm" in wanted:
+        run_section(results, "swarm", lambda: swarm.measure_swarm(settings))
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results["machine_after"] = machine()
-    return results
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -215,7 +230,8 @@ def main() -> int:
     if args.switch_clients:
         settings = replace(settings, switch_clients=args.switch_clients)
     box = bench_box()
-    if sandbox_exists() and not (args.reuse or args.recreate):
+    sandboxed = set(args.sections.split(",")) - OWN_SERVERS
+    if sandboxed and sandbox_exists() and not (args.reuse or args.recreate):
         raise SystemExit(
             "bench: a sandbox is up; --recreate replaces it (provisioning is measured on a fresh "
             "one), --reuse measures the rest on it as it is"
@@ -224,7 +240,7 @@ def main() -> int:
         results = run_bench(box, settings, args)
     finally:
         stop_clients()
-        if not args.keep:
+        if sandboxed and not args.keep:
             log("removing the sandbox (--keep leaves it up)")
             sandbox.down(box)
     save(results)

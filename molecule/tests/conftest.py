@@ -170,7 +170,12 @@ MULTI_APP_MODULES = ["test_multi_app.py"]
 
 # The swarm scenario's servers are a swarm, not single servers: it runs its own modules alone,
 # and no other scenario runs them.
-SWARM_MODULES = ["test_swarm_cluster.py", "test_swarm_apps.py"]
+SWARM_MODULES = [
+    "test_swarm_cluster.py",
+    "test_swarm_apps.py",
+    "test_swarm_database.py",
+    "test_swarm_node_loss.py",
+]
 
 
 def scenario_host_vars(scenario: str) -> dict[str, Any]:
@@ -381,6 +386,16 @@ def registry_digest(inventory_vars: dict[str, Any], tag: str) -> str:
         "skopeo", "inspect", "--creds", registry_credentials(inventory_vars), "--format",
         "{{.Digest}}", f"docker://localhost:5000/demo/app:{tag}",
     )  # fmt: skip
+
+
+def swarm_replicas(host: testinfra.host.Host, service: str) -> list[tuple[str, str]]:
+    """(node, image) of each replica of the Swarm service running now, asked of a manager."""
+    output = host.check_output(
+        f"docker service ps {service} --filter desired-state=running --no-trunc"
+        " --format '{{.Node}} {{.Image}} {{.CurrentState}}'"
+    )
+    running = [line.split() for line in output.splitlines() if " Running " in f" {line} "]
+    return [(fields[0], fields[1]) for fields in running]
 
 
 def scenario_apps() -> list[dict[str, Any]]:

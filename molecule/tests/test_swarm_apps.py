@@ -1,7 +1,10 @@
 """Apps on a Docker Swarm: each app a service of the registry's image by digest, its replicas
 spread over the nodes behind the edge proxy; a rolling deploy fails no request and ends on the
-new digest on every replica; a release failing its health check is rolled back by Swarm, the run
-fails naming the app, and no request fails.
+new digest on every replica; rollback.yml returns every replica to the previous digest, failing
+no request, and waits for a lock another run holds; a release failing its health check is rolled
+back by Swarm, the run fails naming the app, and no request fails. logs.yml shows every
+replica's lines, status.yml each replica's node and digest, run.yml a command's output from the
+live image on the swarm's network.
 
 Only the swarm scenario runs this module (conftest: `runs_here`). The edge is the manager
 (fd-swarm-server); the registry (fd-swarm-registry) holds the demo app as demo/app:1.0 (the
@@ -11,12 +14,17 @@ again.
 
 from __future__ import annotations
 
+import json
+import posixpath
+import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import testinfra
 from conftest import (
+    APP_STATE_FILE,
     REPOSITORY,
     Response,
     Site,
@@ -24,28 +32,40 @@ from conftest import (
     load_through_proxy,
     registry_digest,
     run_playbook,
+    swarm_replicas,
 )
 
-from harness.common import DEPLOY_PLAYBOOK
+from harness.common import (
+    DEPLOY_PLAYBOOK,
+    LOGS_PLAYBOOK,
+    ROLLBACK_PLAYBOOK,
+    RUN_PLAYBOOK,
+    STATUS_PLAYBOOK,
+)
 
 testinfra_hosts = ["ansible://swarm_edge"]
 
 SERVICE = "app"
+# The app's deploy lock on the first manager (roles/app/vars/main.yml: app_lock_path).
+LOCK = f"{posixpath.dirname(APP_STATE_FILE)}/{SERVICE}.deploy.lock"
 
 
 def replicas(host: testinfra.host.Host) -> list[tuple[str, str]]:
-    """(node, image) of each replica Swarm runs now."""
-    output = host.check_output(
-        f"docker service ps {SERVICE} --filter desired-state=running --no-trunc"
-        " --format '{{.Node}} {{.Image}} {{.CurrentState}}'"
-    )
-    running = [line.split() for line in output.splitlines() if " Running " in f" {line} "]
-    return [(fields[0], fields[1]) for fields in running]
+    """(node, image) of each replica of the app Swarm runs now."""
+    return swarm_replicas(host, SERVICE)
 
 
 def deploy(**extra_vars: object) -> tuple[int, str]:
-    result = run_playbook(DEPLOY_PLAYBOOK, extra_vars)
-    return result.returncode, result.stdout + result.stderr
+    return playbook(DEPLOY_PLAYBOOK, **extra_vars)
+
+
+def playbook(path: str, **extra_vars: object) -> tuple[int, str]:
+    """A run of the playbook, its output's whitespace runs made single spaces (the callback
+    wraps long lines)."""
+    started = time.monotonic()
+    result = run_playbook(path, extra_vars)
+    print(f"{path}: {time.monotonic() - started:.1f} s")
+    return result.returncode, re.sub(r"\s+", " ", result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -89,6 +109,77 @@ def test_a_rolling_deploy_fails_no_request_and_ends_on_the_new_digest_on_every_r
     print(f"rolling deploy under load: {load.summary()}")
     assert_every_client_served(load)
     assert [image for _, image in replicas(host)] == [new] * int(inventory_vars["app_replicas"])
+
+
+def test_a_rollback_returns_every_replica_to_the_previous_digest_and_fails_no_request(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any], site: Site, pebble_root: str
+) -> None:
+    # After the rolling deploy above (1.0 to 1.1): the service's previous release is 1.0's.
+    previous = f"{REPOSITORY}@{registry_digest(inventory_vars, '1.0')}"
+    assert previous not in [image for _, image in replicas(host)]
+    with load_through_proxy(site, pebble_root) as load:
+        status, output = playbook(ROLLBACK_PLAYBOOK)
+        assert status == 0, output[-3000:]
+    print(f"rollback under load: {load.summary()}")
+    assert_every_client_served(load)
+    count = int(inventory_vars["app_replicas"])
+    assert [image for _, image in replicas(host)] == [previous] * count
+
+
+def test_a_rollback_meeting_the_lock_of_another_run_fails_naming_it_and_changes_nothing(
+    host: testinfra.host.Host,
+) -> None:
+    before = replicas(host)
+    holder = {"operator": "first@ci", "action": "deploy", "release": "1.1", "since": "now"}
+    host.check_output(f"mkdir -p {LOCK} && echo '{json.dumps(holder)}' > {LOCK}/holder.json")
+    try:
+        status, output = playbook(ROLLBACK_PLAYBOOK, app_deploy_lock_timeout=1)
+        assert host.file(LOCK).is_directory  # a refused run leaves the other's lock alone
+    finally:
+        host.check_output(f"rm -rf {LOCK}")
+    assert status != 0
+    said = f"the deploy lock {LOCK} is held by first@ci (deploy of release 1.1,"
+    assert said in output, output[-3000:]
+    assert replicas(host) == before
+
+
+def test_the_logs_show_the_lines_of_every_replica_on_its_node(host: testinfra.host.Host) -> None:
+    running = host.check_output(
+        f"docker service ps {SERVICE} --filter desired-state=running"
+        " --format '{{.Name}}.{{.ID}}@{{.Node}}'"
+    ).split()
+    status, output = playbook(LOGS_PLAYBOOK, app_logs_lines=3)
+    assert status == 0, output[-3000:]
+    assert len({name.split("@")[1] for name in running}) > 1, running
+    for replica in running:
+        assert f"Z {replica} | " in output, (replica, output[-3000:])
+
+
+def test_the_status_lists_each_replica_with_its_node_and_digest(
+    host: testinfra.host.Host,
+) -> None:
+    status, output = playbook(STATUS_PLAYBOOK)
+    assert status == 0, output[-3000:]
+    for node, image in replicas(host):
+        said = rf"on {re.escape(node)}: running since \S+, release \S+, {re.escape(image)}"
+        line = rf"replica \d+ {said}"
+        assert re.search(line, output), (node, output[-3000:])
+
+
+def test_a_one_off_command_prints_from_the_live_image_with_the_apps_environment_on_its_network(
+    host: testinfra.host.Host, inventory_vars: dict[str, Any]
+) -> None:
+    spec = json.loads(host.check_output(f"docker service inspect {SERVICE}"))[0]["Spec"]
+    env = spec["TaskTemplate"]["ContainerSpec"]["Env"]
+    live = next(entry.split("=", 1)[1] for entry in env if entry.startswith("APP_RELEASE="))
+    # The replicas' addresses through Swarm's DNS: only on the swarm's network.
+    program = (
+        "import os, socket; print('run:', os.environ['APP_RELEASE'],"
+        f" len(socket.gethostbyname_ex('tasks.{SERVICE}')[2]))"
+    )
+    status, output = playbook(RUN_PLAYBOOK, app_run_command=["python", "-c", program])
+    assert status == 0, output[-3000:]
+    assert f"run: {live} {inventory_vars['app_replicas']}" in output, output[-3000:]
 
 
 def test_a_release_failing_its_health_check_is_rolled_back_and_the_run_fails_naming_the_app(

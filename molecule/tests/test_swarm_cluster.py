@@ -1,7 +1,8 @@
-"""The swarm scenario's three servers are one Docker Swarm (playbooks/swarm.yml): one manager and
-two workers, the edge node labelled, an attachable overlay network between them and no routing
-mesh; Swarm's ports open between the nodes alone; a node dropped from the inventory leaves the
-swarm on the next run, and comes back when listed again. The swarm scenario runs this module
+"""The swarm scenario's four servers are one Docker Swarm (playbooks/swarm.yml): one manager, two
+workers and the database's server (a worker that runs no app), the edge node labelled, an attachable
+overlay network between them and no routing mesh; Swarm's ports open between the members alone;
+a node dropped from the inventory leaves the swarm on the next run, and comes back when listed
+again. The swarm scenario runs this module
 alone (conftest.py, SWARM_MODULES)."""
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SWARM_PLAYBOOK = "playbooks/swarm.yml"
 MANAGER = f"fd-{scenario_name()}-server"
 WORKERS = [f"fd-{scenario_name()}-worker-1", f"fd-{scenario_name()}-worker-2"]
 NODES = [MANAGER, *WORKERS]
+# The database's server: a member of the swarm that runs no app (test_swarm_database.py).
+DATABASE = f"fd-{scenario_name()}-db"
+MEMBERS = [*NODES, DATABASE]
 DROPPED = WORKERS[1]
 # The apps' overlay network: the edge proxy's (playbooks/swarm.yml passes its name on).
 NETWORK = role_defaults("proxy")["proxy_network_name"]
@@ -78,7 +82,9 @@ def tcp_probes(source: testinfra.host.Host, target: str, ports: list[int]) -> di
     return {int(port): outcome for port, outcome in found.items()}
 
 
-def test_the_swarm_has_one_manager_and_two_workers_all_ready(host: testinfra.host.Host) -> None:
+def test_the_swarm_has_one_manager_two_workers_and_the_database_server_all_ready(
+    host: testinfra.host.Host,
+) -> None:
     found = {
         name: (entry["Spec"]["Role"], entry["Status"]["State"], entry["Spec"]["Availability"])
         for name, entry in nodes_of_swarm(host).items()
@@ -87,6 +93,7 @@ def test_the_swarm_has_one_manager_and_two_workers_all_ready(host: testinfra.hos
         MANAGER: ("manager", "ready", "active"),
         WORKERS[0]: ("worker", "ready", "active"),
         WORKERS[1]: ("worker", "ready", "active"),
+        DATABASE: ("worker", "ready", "active"),
     }
 
 
@@ -95,7 +102,15 @@ def test_the_edge_node_alone_carries_the_edge_label(host: testinfra.host.Host) -
         name: entry["Spec"]["Labels"].get("fastapi_deploy.edge")
         for name, entry in nodes_of_swarm(host).items()
     }
-    assert edge == {MANAGER: "true", WORKERS[0]: None, WORKERS[1]: None}
+    assert edge == {MANAGER: "true", WORKERS[0]: None, WORKERS[1]: None, DATABASE: None}
+
+
+def test_the_database_server_alone_carries_the_database_label(host: testinfra.host.Host) -> None:
+    database = {
+        name: entry["Spec"]["Labels"].get("fastapi_deploy.database")
+        for name, entry in nodes_of_swarm(host).items()
+    }
+    assert database == {MANAGER: None, WORKERS[0]: None, WORKERS[1]: None, DATABASE: "true"}
 
 
 def test_a_node_carries_the_labels_its_inventory_gives_it(host: testinfra.host.Host) -> None:
@@ -154,43 +169,44 @@ def test_the_overlay_carries_traffic_between_nodes(
     assert result.rc == 0, result.stderr
 
 
-def test_swarm_ports_answer_from_the_other_nodes() -> None:
+def test_swarm_ports_answer_from_the_other_members() -> None:
     manager, worker = address(MANAGER), address(WORKERS[0])
-    assert {name: tcp_probes(node(name), manager, SWARM_TCP_PORTS) for name in WORKERS} == {
-        name: dict.fromkeys(SWARM_TCP_PORTS, "open") for name in WORKERS
+    others = [*WORKERS, DATABASE]
+    assert {name: tcp_probes(node(name), manager, SWARM_TCP_PORTS) for name in others} == {
+        name: dict.fromkeys(SWARM_TCP_PORTS, "open") for name in others
     }
     # A worker's gossip port, from the manager.
     assert tcp_probes(node(MANAGER), worker, [7946]) == {7946: "open"}
 
 
 def test_swarm_ports_get_no_answer_from_outside(client: testinfra.host.Host) -> None:
-    assert {name: tcp_probes(client, address(name), SWARM_TCP_PORTS) for name in NODES} == {
-        name: dict.fromkeys(SWARM_TCP_PORTS, "silent") for name in NODES
+    assert {name: tcp_probes(client, address(name), SWARM_TCP_PORTS) for name in MEMBERS} == {
+        name: dict.fromkeys(SWARM_TCP_PORTS, "silent") for name in MEMBERS
     }
 
 
 def test_from_outside_only_ssh_and_the_edges_http_and_https_are_open(
     client: testinfra.host.Host,
 ) -> None:
-    """From the client: SSH accepts on every node, 80 and 443 on the edge node (its proxy);
-    on the other nodes 80 and 443 pass the firewall and are reset (no proxy there: the
+    """From the client: SSH accepts on every member, 80 and 443 on the edge node (its proxy);
+    on the other members 80 and 443 pass the firewall and are reset (no proxy there: the
     firewall's reset for a published port that nothing serves); every other port probed is
-    dropped without an answer."""
+    dropped without an answer (PostgreSQL's on the database's server too)."""
     closed = dict.fromkeys(PROBED_PORTS, "silent") | {22: "open"}
     expected = {
         name: closed | dict.fromkeys([80, 443], "open" if name == MANAGER else "refused")
-        for name in NODES
+        for name in MEMBERS
     }
-    assert {name: tcp_probes(client, address(name), PROBED_PORTS) for name in NODES} == expected
+    assert {name: tcp_probes(client, address(name), PROBED_PORTS) for name in MEMBERS} == expected
 
 
-def test_a_dry_run_of_the_site_changes_nothing_on_any_node() -> None:
+def test_a_dry_run_of_the_site_changes_nothing_on_any_member() -> None:
     result = run_playbook(
         SITE_PLAYBOOK, "--check", inventory=os.environ["MOLECULE_INVENTORY_FILE"], timeout=600
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     recap = play_recap(result.stdout)
-    assert {name: recap[name]["changed"] for name in NODES} == dict.fromkeys(NODES, 0)
+    assert {name: recap[name]["changed"] for name in MEMBERS} == dict.fromkeys(MEMBERS, 0)
 
 
 # A node dropped from the inventory, then listed again: last, the swarm whole again after them.
@@ -231,7 +247,7 @@ def dropped_run(tmp_path_factory: pytest.TempPathFactory) -> None:
 def test_a_node_dropped_from_the_inventory_leaves_the_swarm_on_the_next_run(
     host: testinfra.host.Host, dropped_run: None
 ) -> None:
-    assert sorted(nodes_of_swarm(host)) == sorted(NODES[:2])
+    assert sorted(nodes_of_swarm(host)) == sorted([*NODES[:2], DATABASE])
 
 
 @pytest.mark.runs_last

@@ -6,13 +6,16 @@ exit status goes: `docker service update` exits 0 either way. What tells them ap
 service's UpdateStatus: `completed` for an update that went through, `rollback_completed` (or a
 `paused` state) for one that did not. A service just created has no UpdateStatus: it is done
 when its replicas run the image asked for.
+
+A rollback returns the service to the release of its previous specification (Swarm keeps one),
+and the status entry point reports the service's replicas, each with its node and release.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
+from ansible_collections.fastapi_deploy.toolkit.plugins.filter.swarm import INVENTORY_LABEL
 
 # UpdateStatus states: an update still going, and how one ended.
 _UPDATING = {"updating", "rollback_started"}
@@ -51,11 +54,15 @@ def rollout(
     image: str,
     replicas: int,
     app: str,
+    updated: bool = True,
 ) -> dict[str, Any]:
     """Where the rollout of `image` to the app's service stands: `done` (every replica runs the
     image and any update completed), `failed` with a message naming the app (the update was
-    rolled back or paused), or neither yet (`waiting`, with what is awaited)."""
-    status = (service or {}).get("UpdateStatus") or {}
+    rolled back or paused), or neither yet (`waiting`, with what is awaited). When this run did
+    not update the service (`updated` false: it already had the specification asked for), its
+    UpdateStatus is an earlier update's, a rolled-back one's included: the replicas alone
+    tell."""
+    status = ((service or {}).get("UpdateStatus") or {}) if updated else {}
     state = status.get("State", "")
     running = _running_with(tasks, image)
     if state in _FAILED:
@@ -82,16 +89,113 @@ def rollout(
     }
 
 
-def previous_image(service: dict[str, Any] | None, app: str) -> str:
-    """The image a rollback returns the app's service to: the one of its previous
-    specification, which Swarm keeps beside the current one."""
-    previous = (service or {}).get("PreviousSpec") or {}
-    image = _image(previous.get("TaskTemplate", {}))
-    if not image:
-        raise AnsibleFilterError(
-            f"app: the service of '{app}' has no previous release to return to"
+def _release(spec: dict[str, Any]) -> str:
+    """The release a task specification runs: its APP_RELEASE (service.yml sets it), else the
+    first 12 hex digits of its image's digest (how pull.yml names a release), else ""."""
+    for entry in spec.get("ContainerSpec", {}).get("Env") or []:
+        name, _, value = str(entry).partition("=")
+        if name == "APP_RELEASE" and value:
+            return value
+    _, _, digest = _image(spec).partition("@")
+    return digest.split(":")[-1][:12]
+
+
+def running_release(service: dict[str, Any] | None) -> str:
+    """The release the service runs now ("" for no service yet)."""
+    return _release((service or {}).get("Spec", {}).get("TaskTemplate", {})) if service else ""
+
+
+def previous_release(service: dict[str, Any] | None, app: str) -> dict[str, str]:
+    """The release a rollback returns the app's service to: the image and release of its
+    previous specification, which Swarm keeps beside the current one. `problem` names the app
+    when there is none to return to (no service, a service never updated, one whose previous
+    specification Swarm dropped, or one whose previous specification runs the same image)."""
+    previous = ((service or {}).get("PreviousSpec") or {}).get("TaskTemplate", {})
+    image = _image(previous)
+    if service is None:
+        problem = f"app: '{app}' has no Swarm service yet: deploy it first"
+    elif not image:
+        problem = (
+            f"app: the service of '{app}' has no previous release to return to (Swarm keeps one"
+            " previous specification, dropped when it rolled a failed update back itself)."
+            " Nothing was changed"
         )
-    return image
+    elif image == running_image(service):
+        problem = (
+            f"app: the previous specification of '{app}' runs the live image {image}: no earlier"
+            " release to return to. Nothing was changed"
+        )
+    else:
+        problem = ""
+    if problem:
+        return {"image": "", "release": "", "problem": problem}
+    return {"image": image, "release": _release(previous), "problem": ""}
+
+
+def _node_names(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    """Each node's name by its ID: its inventory name (the swarm role's label), else its
+    hostname."""
+    names = {}
+    for node in nodes:
+        labels = (node.get("Spec") or {}).get("Labels") or {}
+        hostname = (node.get("Description") or {}).get("Hostname", "")
+        names[str(node.get("ID", ""))] = labels.get(INVENTORY_LABEL) or hostname
+    return names
+
+
+def replicas(tasks: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The service's replicas Swarm means to run (tasks desired running), by slot: each with
+    its node's name, its state and since when, its image, its release and its error if any."""
+    names = _node_names(nodes)
+    found = []
+    for task in tasks:
+        if task.get("DesiredState") != "running":
+            continue
+        status = task.get("Status") or {}
+        spec = task.get("Spec") or {}
+        found.append(
+            {
+                "slot": int(task.get("Slot") or 0),
+                "task": str(task.get("ID", "")),
+                "node": names.get(str(task.get("NodeID", "")), str(task.get("NodeID", ""))),
+                "state": str(status.get("State", "")),
+                "since": str(status.get("Timestamp", ""))[:19],
+                "image": _image(spec),
+                "release": _release(spec),
+                "error": str(status.get("Err", "")),
+            }
+        )
+    return sorted(found, key=lambda replica: (replica["slot"], replica["task"]))
+
+
+def status_lines(
+    service: dict[str, Any] | None,
+    tasks: list[dict[str, Any]],
+    nodes: list[dict[str, Any]],
+    app: str,
+) -> list[str]:
+    """What the status entry point reports of the app's service: the release it runs, its
+    replicas running of those asked for and the last update's state, then one line per replica:
+    its slot, node, state since when, release and image."""
+    if service is None:
+        return [f"app {app}: no Swarm service yet (deploy it first)"]
+    found = replicas(tasks, nodes)
+    asked = ((service.get("Spec") or {}).get("Mode") or {}).get("Replicated", {}).get("Replicas")
+    update = service.get("UpdateStatus") or {}
+    running = sum(1 for replica in found if replica["state"] == "running")
+    lines = [
+        f"app {app}: service running {running_image(service)}, {running} of"
+        f" {asked if asked is not None else len(found)} replicas running, last update"
+        f" {update.get('State') or 'none'}"
+        + (f" ({update['Message']})" if update.get("Message") else "")
+    ]
+    for replica in found:
+        lines.append(
+            f"replica {replica['slot']} on {replica['node']}: {replica['state']}"
+            f" since {replica['since']}Z, release {replica['release']}, {replica['image']}"
+            + (f", error {replica['error']}" if replica["error"] else "")
+        )
+    return lines
 
 
 class FilterModule:
@@ -99,6 +203,8 @@ class FilterModule:
         return {
             "swarm_service_named": named,
             "swarm_service_image": running_image,
+            "swarm_service_release": running_release,
             "swarm_rollout": rollout,
-            "swarm_previous_image": previous_image,
+            "swarm_previous_release": previous_release,
+            "swarm_service_status": status_lines,
         }

@@ -3,8 +3,10 @@ in which role, the rules the groups must follow, each node's address, the firewa
 node, and which nodes the swarm holds that the inventory no longer lists.
 
 The groups: `swarm_managers` (the first one creates the swarm), `swarm_workers`, `swarm_edge`
-(the nodes that run the TLS proxy: swarm nodes) and `swarm_database` (the database's server: not
-a swarm node). A group left out of the inventory is empty.
+(the nodes that run the TLS proxy: swarm nodes) and `swarm_database` (the database's server: a
+member of the swarm, a worker that runs no app, in neither of the first two groups). The
+swarm's nodes run the apps; its members are the nodes and the database's server. A group left
+out of the inventory is empty.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ GROUPS = (MANAGERS, WORKERS, EDGE, DATABASE)
 # inventory still lists from those it dropped (a hostname or an address may change or repeat).
 INVENTORY_LABEL = "fastapi_deploy.inventory_hostname"
 EDGE_LABEL = "fastapi_deploy.edge"
+DATABASE_LABEL = "fastapi_deploy.database"
 # Swarm's own ports (Docker's "Getting started with swarm mode"): cluster management, the nodes'
 # gossip, and the overlay networks' VXLAN data.
 TCP_PORTS = (2377, 7946)
@@ -39,17 +42,24 @@ def swarm_nodes(groups: Mapping[str, Any]) -> list[str]:
     return nodes + [host for host in _group(groups, WORKERS) if host not in nodes]
 
 
+def swarm_members(groups: Mapping[str, Any]) -> list[str]:
+    """Every member of the swarm: its nodes (which run the apps), then the database's servers
+    (which join as workers that run no app, for the database's overlay network alone)."""
+    members = swarm_nodes(groups)
+    return members + [host for host in _group(groups, DATABASE) if host not in members]
+
+
 def swarm_in_use(groups: Mapping[str, Any]) -> bool:
     """Whether the inventory describes a swarm at all (any of its groups has a host)."""
     return any(_group(groups, name) for name in GROUPS)
 
 
 def swarm_exclusion(groups: Mapping[str, Any]) -> str:
-    """The end of a host pattern that leaves the swarm's nodes out (the single-server plays on an
-    inventory that also holds a swarm): `:!swarm_managers:!swarm_workers`, each group only when
-    it has a host (a pattern naming a group without one warns on every run); without a swarm, an
-    empty string."""
-    return "".join(f":!{name}" for name in (MANAGERS, WORKERS) if _group(groups, name))
+    """The end of a host pattern that leaves the swarm's members out (the single-server proxy and
+    app plays on an inventory that also holds a swarm):
+    `:!swarm_managers:!swarm_workers:!swarm_database`, each group only when it has a host (a
+    pattern naming a group without one warns on every run); without a swarm, an empty string."""
+    return "".join(f":!{name}" for name in (MANAGERS, WORKERS, DATABASE) if _group(groups, name))
 
 
 def swarm_problems(groups: Mapping[str, Any]) -> list[str]:
@@ -77,8 +87,9 @@ def swarm_problems(groups: Mapping[str, Any]) -> list[str]:
     database = [host for host in _group(groups, DATABASE) if host in nodes]
     if database:
         problems.append(
-            f"{DATABASE}: {', '.join(database)} also a swarm node; the database's server stays"
-            f" out of {MANAGERS} and {WORKERS}"
+            f"{DATABASE}: {', '.join(database)} also in {MANAGERS} or {WORKERS}; the database's"
+            " server joins the swarm as a worker that runs no app: list it in"
+            f" {DATABASE} alone"
         )
     outside = [host for host in _group(groups, EDGE) if host not in nodes]
     if outside:
@@ -107,23 +118,29 @@ def swarm_address(hostvars: Mapping[str, Any], host: str) -> str:
 def swarm_firewall_peers(
     groups: Mapping[str, Any], hostvars: Mapping[str, Any], host: str
 ) -> list[dict[str, Any]]:
-    """The firewall's peers of a host (the firewall role's firewall_peers): for a swarm node, the
-    other nodes' addresses with Swarm's ports; for any other host, none."""
-    nodes = swarm_nodes(groups)
-    if host not in nodes:
+    """The firewall's peers of a host (the firewall role's firewall_peers): for a member of the
+    swarm (a node or the database's server), the other members' addresses with Swarm's ports;
+    for any other host, none."""
+    members = swarm_members(groups)
+    if host not in members:
         return []
-    others = [swarm_address(hostvars, node) for node in nodes if node != host]
+    others = [swarm_address(hostvars, member) for member in members if member != host]
     if not others:
         return []
     return [{"addresses": others, "tcp_ports": list(TCP_PORTS), "udp_ports": list(UDP_PORTS)}]
 
 
-def swarm_node_labels(host: str, edge: Iterable[str], labels: Mapping[str, Any]) -> dict[str, str]:
-    """Every label of a node: the user's, its inventory name, and the edge label on edge nodes."""
+def swarm_node_labels(
+    host: str, edge: Iterable[str], labels: Mapping[str, Any], database: Iterable[str] = ()
+) -> dict[str, str]:
+    """Every label of a member: the user's, its inventory name, the edge label on edge nodes and
+    the database label on the database's servers."""
     result = {str(key): str(value) for key, value in (labels or {}).items()}
     result[INVENTORY_LABEL] = host
     if host in list(edge or []):
         result[EDGE_LABEL] = "true"
+    if host in list(database or []):
+        result[DATABASE_LABEL] = "true"
     return result
 
 
@@ -159,6 +176,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "swarm_nodes": swarm_nodes,
+            "swarm_members": swarm_members,
             "swarm_in_use": swarm_in_use,
             "swarm_problems": swarm_problems,
             "swarm_exclusion": swarm_exclusion,

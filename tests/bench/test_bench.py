@@ -306,3 +306,18 @@ def test_a_switch_passes_only_when_no_kind_of_client_failed_or_was_retried() -> 
     assert row.met
     assert row.value == "websocket 0 of 10 (reconnected 2)"
     assert not report.kinds_row("deploy", [{}]).met
+
+
+def test_swarm_rows_judge_the_rolling_deploys_by_their_failed_requests() -> None:
+    clean = {"total": 10, "ok": 10, "failed": 0, "retried": 0, "reconnected": 0}
+    sample = {"seconds": 30.0, "tasks_run": 90, "total": 10, "failed": 0}
+    sample["by_kind"] = {"post": clean}
+    data = {"converge_s": 120.0, "samples": [sample, {**sample, "seconds": 34.0}]}
+    converge, deploy, failed, kinds = report.swarm_rows(data)
+    assert converge.value == "120.0 s"
+    assert deploy.value == "32.0 s (30.0-34.0, n=2), 90 tasks on the 3 servers"
+    assert (failed.value, failed.met, kinds.met) == ("0 of 20 over 2 deploys", True, True)
+    lost = {**sample, "failed": 1, "by_kind": {"post": {**clean, "ok": 9, "failed": 1}}}
+    _, _, failed, kinds = report.swarm_rows({**data, "samples": [lost]})
+    assert (failed.met, kinds.met) == (False, False)
+    assert report.swarm_rows({"error": "BenchError: no swarm"})[0].value.startswith("not measured")

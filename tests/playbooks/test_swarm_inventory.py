@@ -1,10 +1,14 @@
 """A swarm's inventory, as the playbooks take it: groups that cannot make a swarm stop the run in
 its first play (before any server is reached), naming the group; the swarm's and the firewall's
-peers' variables are checked by the validation play, naming the variable; a good swarm passes."""
+peers' variables are checked by the validation play, naming the variable; a good swarm passes;
+the day-2 playbooks act on the single servers and on the swarm's first manager in plays of their
+own, and without a swarm name no absent group."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +69,13 @@ BAD_GROUPS = {
         {"swarm_managers": ["m1"], "swarm_workers": ["w1", "m1"]},
         "swarm_workers: m1 also in swarm_managers",
     ),
-    "the database host a swarm node": (
-        {**GOOD, "swarm_database": ["w2"]}, "swarm_database: w2 also a swarm node",
+    "the database host a worker too": (
+        {**GOOD, "swarm_database": ["w2"]},
+        "swarm_database: w2 also in swarm_managers or swarm_workers",
+    ),
+    "the database host a manager too": (
+        {**GOOD, "swarm_database": ["m1"], "swarm_edge": []},
+        "swarm_database: m1 also in swarm_managers or swarm_workers",
     ),
     "an edge node outside the swarm": (
         {**GOOD, "swarm_edge": ["db"], "swarm_database": ["db"]},
@@ -87,10 +96,30 @@ def test_bad_swarm_groups_stop_the_run_in_its_first_play_naming_the_group(
     assert "PLAY [Validate the inventory]" not in result.stdout
 
 
-def test_a_good_swarm_passes_the_validation(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "groups", [GOOD, {**GOOD, "swarm_database": ["db"]}], ids=["nodes", "nodes and a database"]
+)
+def test_a_good_swarm_passes_the_validation(tmp_path: Path, groups: dict[str, list[str]]) -> None:
     result = ansible(
-        "ansible-playbook", "-i", str(inventory(tmp_path, GOOD, LOCAL)), "playbooks/validate.yml"
+        "ansible-playbook", "-i", str(inventory(tmp_path, groups, LOCAL)), "playbooks/validate.yml"
     )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("playbook_roles", [None, ["proxy", "app"]], ids=["site", "deploy"])
+def test_the_database_server_needs_no_proxy_or_app_settings(
+    tmp_path: Path, playbook_roles: list[str] | None
+) -> None:
+    """The swarm's database server runs neither: a run checks neither there, also where the
+    playbook asks for both (deploy.yml)."""
+    hosts = inventory(tmp_path, {**GOOD, "swarm_database": ["db"]}, LOCAL)
+    tree = yaml.safe_load(hosts.read_text())
+    tree["all"]["children"]["swarm_database"]["hosts"]["db"] = {
+        "proxy_domains": [], "proxy_acme_email": "", "app_image": "",
+    }  # fmt: skip
+    hosts.write_text(yaml.safe_dump(tree))
+    extra = ["-e", json.dumps({"validate_roles": playbook_roles})] if playbook_roles else []
+    result = ansible("ansible-playbook", "-i", str(hosts), *extra, "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
@@ -136,3 +165,43 @@ def test_a_run_limited_away_from_the_first_manager_is_refused(tmp_path: Path) ->
     )
     assert result.returncode != 0
     assert "swarm_managers: the first manager, m1, is not in this run" in result.stdout
+
+
+DAY2_PLAYBOOKS = ["rollback.yml", "logs.yml", "status.yml", "run.yml"]
+
+
+def play_hosts(output: str) -> list[list[str]]:
+    """`ansible-playbook --list-hosts`' plays, in order: the hosts of each."""
+    plays: list[list[str]] = []
+    for line in output.splitlines():
+        if re.match(r"\s*play #\d+ ", line):
+            plays.append([])
+        elif plays and re.match(r" {6}\S", line):
+            plays[-1].append(line.strip())
+    return plays
+
+
+@pytest.mark.parametrize("playbook", DAY2_PLAYBOOKS)
+def test_a_day2_playbook_acts_on_a_single_server_and_the_swarms_first_manager_apart(
+    tmp_path: Path, playbook: str
+) -> None:
+    groups = {**GOOD, "single_servers": ["web"]}
+    hosts = inventory(tmp_path, groups, UNREACHABLE)
+    result = ansible("ansible-playbook", "-i", str(hosts), "--list-hosts", f"playbooks/{playbook}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plays = play_hosts(result.stdout)
+    # The validation's two plays, the single servers', then the swarm's.
+    assert plays[2:] == [["web"], ["m1"]], result.stdout
+    assert "WARNING" not in result.stderr
+
+
+@pytest.mark.parametrize("playbook", DAY2_PLAYBOOKS)
+def test_a_day2_playbook_without_a_swarm_acts_on_the_servers_alone_without_warning(
+    tmp_path: Path, playbook: str
+) -> None:
+    hosts = inventory(tmp_path, {"single_servers": ["web"]}, UNREACHABLE)
+    result = ansible("ansible-playbook", "-i", str(hosts), "--list-hosts", f"playbooks/{playbook}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plays = play_hosts(result.stdout)
+    assert plays[2:] == [["web"], []], result.stdout
+    assert "WARNING" not in result.stderr

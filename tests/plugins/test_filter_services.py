@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
-from plugins.filter.services import named, previous_image, rollout, running_image
+from plugins.filter.services import (
+    named,
+    previous_release,
+    rollout,
+    running_image,
+    running_release,
+    status_lines,
+)
 
 NEW = "registry.example.test/app@sha256:" + "b" * 64
 OLD = "registry.example.test/app@sha256:" + "a" * 64
@@ -21,12 +27,18 @@ def task(image: str, state: str = "running", desired: str = "running") -> dict[s
     }
 
 
-def service(state: str = "", message: str = "", previous: str = "") -> dict[str, Any]:
-    found: dict[str, Any] = {"Spec": {"Name": "app"}}
+def service(
+    state: str = "", message: str = "", previous: str = "", release: str = "", running: str = NEW
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "Spec": {"Name": "app", "Mode": {"Replicated": {"Replicas": 2}},
+                 "TaskTemplate": {"ContainerSpec": {"Image": running}}},
+    }  # fmt: skip
     if state:
         found["UpdateStatus"] = {"State": state, "Message": message}
     if previous:
-        found["PreviousSpec"] = {"TaskTemplate": {"ContainerSpec": {"Image": previous}}}
+        env = [f"APP_RELEASE={release}"] if release else []
+        found["PreviousSpec"] = {"TaskTemplate": {"ContainerSpec": {"Image": previous, "Env": env}}}
     return found
 
 
@@ -61,6 +73,12 @@ def test_a_rolled_back_update_fails_naming_the_app_and_the_reason() -> None:
     assert "update failed" in result["message"]
 
 
+def test_an_earlier_rolled_back_update_does_not_fail_a_run_that_changed_nothing() -> None:
+    earlier = service("rollback_completed", "rollback completed")
+    result = rollout(earlier, [task(OLD), task(OLD)], OLD, 2, "app", updated=False)
+    assert result["done"] and not result["failed"]
+
+
 @pytest.mark.parametrize("state", ["paused", "rollback_paused"])
 def test_a_paused_update_fails(state: str) -> None:
     assert rollout(service(state), [task(NEW)], NEW, 2, "app")["failed"]
@@ -80,16 +98,78 @@ def test_the_service_is_found_by_its_exact_name() -> None:
     assert named(services, "ap") is None
 
 
-def test_a_rollback_returns_to_the_previous_specifications_image() -> None:
-    assert previous_image(service("completed", previous=OLD), "app") == OLD
+def test_a_rollback_returns_to_the_previous_specifications_image_and_release() -> None:
+    found = previous_release(service("completed", previous=OLD, release="1.0"), "app")
+    assert found == {"image": OLD, "release": "1.0", "problem": ""}
 
 
-def test_a_service_without_a_previous_release_cannot_roll_back() -> None:
-    with pytest.raises(AnsibleFilterError, match="'app' has no previous release"):
-        previous_image(service(), "app")
+def test_a_previous_release_without_its_name_is_named_by_its_digest() -> None:
+    assert previous_release(service("completed", previous=OLD), "app")["release"] == "a" * 12
+
+
+@pytest.mark.parametrize(
+    ("found", "said"),
+    [
+        (None, "'app' has no Swarm service yet"),
+        (service(), "'app' has no previous release"),
+        (service("completed", previous=NEW), "previous specification of 'app' runs the live image"),
+    ],
+    ids=["no service", "never updated", "the same image"],
+)
+def test_a_service_without_an_earlier_release_cannot_roll_back_and_the_problem_names_the_app(
+    found: dict[str, Any] | None, said: str
+) -> None:
+    result = previous_release(found, "app")
+    assert result["image"] == ""
+    assert said in result["problem"]
+
+
+NODES = [
+    {"ID": "n1", "Description": {"Hostname": "host-1"},
+     "Spec": {"Labels": {"fastapi_deploy.inventory_hostname": "web-1"}}},
+    {"ID": "n2", "Description": {"Hostname": "host-2"}, "Spec": {"Labels": {}}},
+]  # fmt: skip
+
+
+def replica(
+    slot: int, node: str, state: str = "running", desired: str = "running"
+) -> dict[str, Any]:
+    found = task(NEW, state, desired)
+    found["Spec"]["ContainerSpec"]["Env"] = ["TZ=UTC", "APP_RELEASE=1.1"]
+    found.update(
+        {"ID": f"t{slot}{desired}", "Slot": slot, "NodeID": node,
+         "Status": {"State": state, "Timestamp": "2026-12-06T08:00:00.123Z"}}
+    )  # fmt: skip
+    return found
+
+
+def test_the_status_lists_each_replica_with_its_node_state_release_and_image() -> None:
+    tasks = [
+        replica(2, "n2", "starting"),
+        replica(1, "n1"),
+        replica(1, "n2", "shutdown", "shutdown"),
+    ]
+    lines = status_lines(service("completed", running=NEW), tasks, NODES, "app")
+    assert lines == [
+        f"app app: service running {NEW}, 1 of 2 replicas running, last update completed",
+        f"replica 1 on web-1: running since 2026-12-06T08:00:00Z, release 1.1, {NEW}",
+        f"replica 2 on host-2: starting since 2026-12-06T08:00:00Z, release 1.1, {NEW}",
+    ]
+
+
+def test_the_status_of_an_app_without_a_service_says_so() -> None:
+    said = status_lines(None, [], NODES, "app")
+    assert said == ["app app: no Swarm service yet (deploy it first)"]
 
 
 def test_the_image_a_service_runs_is_its_specifications() -> None:
     running = {"Spec": {"Name": "app", "TaskTemplate": {"ContainerSpec": {"Image": NEW}}}}
     assert running_image(running) == NEW
     assert running_image(None) == ""
+
+
+def test_the_release_a_service_runs_is_its_specifications_app_release() -> None:
+    running = service()
+    running["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] = ["APP_RELEASE=1.1"]
+    assert running_release(running) == "1.1"
+    assert running_release(None) == ""
