@@ -586,7 +586,7 @@ def renewal_rows(engine: str, data: Json | None) -> list[Row]:
 
 
 def swarm_rows(data: Json | None) -> list[Row]:
-    """Rolling deploys on the swarm of three servers, under every kind of client."""
+    """Rolling deploys on the swarm scenario's servers, under every kind of client."""
     section = "swarm"
     if not data or not data.get("samples"):
         return [not_measured(section, "rolling deploy under load", data, "0 failed")]
@@ -595,12 +595,12 @@ def swarm_rows(data: Json | None) -> list[Row]:
     total = sum(sample["total"] for sample in samples)
     walls = [sample["seconds"] for sample in samples]
     return [
-        Row(section, "converge of three fresh servers (site.yml)", seconds(data["converge_s"])),
+        Row(section, "converge of the fresh servers (site.yml)", seconds(data["converge_s"])),
         Row(
             section,
             "rolling deploy of a new digest, 2 replicas",
             Spread.of(walls, 1).text(".1f", " s")
-            + f", {samples[0]['tasks_run']} tasks on the 3 servers",
+            + f", {samples[0]['tasks_run']} tasks over the servers",
         ),
         Row(
             section,

@@ -21,7 +21,7 @@ One run, on one fresh sandbox (harness/sandbox.py), measures (a module of bench/
   latency and jobs per second, idle and during a code-only deploy, jobs lost or done twice;
 - alerts: the alerts checker turned on for the section (a webhook to a receiver on the sandbox
   network), run N times as its timer runs it: wall time and peak memory per run, checks per run.
-- swarm: rolling deploys under every kind of client on a Docker Swarm of three servers (the
+- swarm: rolling deploys under every kind of client on a Docker Swarm of four servers (the
   swarm scenario's, created for the section and destroyed after it; no sandbox needed).
 
 Load comes only from client containers on the sandbox's own networks, bounded in time and

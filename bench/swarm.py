@@ -1,11 +1,12 @@
-"""Swarm: rolling deploys on a Docker Swarm of three servers under every kind of client: each
-deploy's time, its tasks and the requests that failed.
+"""Swarm: rolling deploys on a Docker Swarm under every kind of client: each deploy's time, its
+tasks and the requests that failed.
 
-The swarm is the swarm scenario's (molecule/swarm: a manager that is also the edge, two
-workers, Pebble, the harness registry holding the demo app as demo/app:1.0 and 1.1, the outside
-client), created and converged for the section on a network of its own and destroyed after it;
-its converge (site.yml from fresh servers to the apps' replicas) is reported too. The deploys
-alternate between the two tags, so each is a new digest rolled out one replica at a time.
+The swarm is the swarm scenario's (molecule/swarm: a manager that is also the edge, two workers
+and the database's server, with Pebble, the harness registry holding the demo app as
+demo/app:1.0 and 1.1, and the outside client), created and converged for the section on a
+network of its own and destroyed after it; its converge (site.yml from fresh servers to the
+apps' replicas) is reported too. The deploys alternate between the two tags, so each is a new
+digest rolled out one replica at a time.
 """
 
 from __future__ import annotations

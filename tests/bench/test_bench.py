@@ -315,7 +315,7 @@ def test_swarm_rows_judge_the_rolling_deploys_by_their_failed_requests() -> None
     data = {"converge_s": 120.0, "samples": [sample, {**sample, "seconds": 34.0}]}
     converge, deploy, failed, kinds = report.swarm_rows(data)
     assert converge.value == "120.0 s"
-    assert deploy.value == "32.0 s (30.0-34.0, n=2), 90 tasks on the 3 servers"
+    assert deploy.value == "32.0 s (30.0-34.0, n=2), 90 tasks over the servers"
     assert (failed.value, failed.met, kinds.met) == ("0 of 20 over 2 deploys", True, True)
     lost = {**sample, "failed": 1, "by_kind": {"post": {**clean, "ok": 9, "failed": 1}}}
     _, _, failed, kinds = report.swarm_rows({**data, "samples": [lost]})
