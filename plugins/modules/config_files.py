@@ -6,7 +6,9 @@ one call, which is most of an idempotent run's time on files."""
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -70,6 +72,12 @@ options:
         description: Its group.
         type: str
         default: root
+      validate:
+        description:
+          - A command that checks the new file before it replaces the old one, C(%s) standing for
+            the new file's path (as M(ansible.builtin.template)'s C(validate)). A file it refuses
+            is not written, and the task fails with the command's output.
+        type: str
 author: fastapi-deploy
 """
 
@@ -94,6 +102,14 @@ EXAMPLES = r"""
       - path: /etc/systemd/system/backup.timer
         content: "{{ lookup('ansible.builtin.template', 'backup.timer.j2') }}"
         mode: "0644"
+
+- name: Let the deploy user use sudo
+  fastapi_deploy.toolkit.config_files:
+    files:
+      - path: /etc/sudoers.d/50-deploy
+        content: "deploy ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        mode: "0440"
+        validate: /usr/sbin/visudo -cf %s
 """
 
 RETURN = r"""
@@ -124,9 +140,20 @@ def octal_mode(mode: int | str | None) -> int | None:
     return None
 
 
-def replace(path: str, content: bytes, mode: int | str | None = None) -> None:
-    """The file replaced whole: a new file beside it, its mode set before it is renamed over the
-    old one, so a reader sees the old file or the new one, never a part or a wider mode."""
+def check_argv(command: str, candidate: str) -> list[str]:
+    """A validate command's arguments, the candidate file where it says %s."""
+    return [candidate if word == "%s" else word for word in shlex.split(command)]
+
+
+def replace(
+    path: str,
+    content: bytes,
+    mode: int | str | None = None,
+    check: Callable[[str], None] | None = None,
+) -> None:
+    """The file replaced whole: a new file beside it, its mode set (and checked, when a check is
+    given: it raises to refuse) before it is renamed over the old one, so a reader sees the old
+    file or the new one, never a part, a wider mode or a file its check refused."""
     descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as new:
@@ -134,6 +161,8 @@ def replace(path: str, content: bytes, mode: int | str | None = None) -> None:
             wanted = octal_mode(mode)
             if wanted is not None:
                 os.fchmod(new.fileno(), wanted)
+        if check is not None:
+            check(temporary)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -172,6 +201,24 @@ def file_diff(path: str, before: bytes | None, after: bytes) -> dict[str, str]:
     }
 
 
+def validator(module: AnsibleModule, entry: dict[str, Any]) -> Callable[[str], None] | None:
+    """The check of an entry's new file by its validate command, failing the task where the
+    command refuses it."""
+    command = entry.get("validate")
+    if not command:
+        return None
+
+    def check(candidate: str) -> None:
+        rc, stdout, stderr = module.run_command(check_argv(command, candidate))
+        if rc != 0:
+            module.fail_json(
+                msg=f"{entry['path']}: '{command}' refused the new file (exit {rc}): "
+                f"{(stderr or stdout).strip()}"
+            )
+
+    return check
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -192,6 +239,7 @@ def main() -> None:
                     "mode": {"type": "raw"},
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
+                    "validate": {"type": "str"},
                 },
             },
         },
@@ -209,7 +257,7 @@ def main() -> None:
         if differs:
             diffs.append(file_diff(path, before, wanted))
             if not module.check_mode:
-                replace(path, wanted, entry["mode"])
+                replace(path, wanted, entry["mode"], validator(module, entry))
         # In check mode a file not written yet has no attributes to compare.
         exists = before is not None or not module.check_mode
         set_now = exists and module.set_fs_attributes_if_different(attributes_of(entry), False)

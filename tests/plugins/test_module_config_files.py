@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ansible_collections.fastapi_deploy.toolkit.plugins.modules import config_files
 
 
@@ -84,3 +85,36 @@ def test_a_dry_run_reports_a_missing_directory_without_creating_it(tmp_path: Pat
     target = tmp_path / "config"
     assert config_files.ensure_directory(FakeModule(check_mode=True), directory(target, "0700"))
     assert not target.exists()
+
+
+class Refused(Exception):
+    pass
+
+
+def test_a_file_its_check_refuses_is_not_written_and_the_old_one_stays(tmp_path: Path) -> None:
+    """sshd -t, visudo -c: the check reads the new file where it will be renamed from."""
+    target = tmp_path / "50-deploy"
+    target.write_text("deploy ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    checked: list[bytes] = []
+
+    def refuse(candidate: str) -> None:
+        checked.append(Path(candidate).read_bytes())
+        raise Refused(candidate)
+
+    with pytest.raises(Refused):
+        config_files.replace(str(target), b"deploy ALL=(\n", "0440", check=refuse)
+    assert checked == [b"deploy ALL=(\n"]
+    assert target.read_text() == "deploy ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["50-deploy"]
+
+
+def test_a_file_its_check_accepts_is_written(tmp_path: Path) -> None:
+    target = tmp_path / "50-hardening.conf"
+    config_files.replace(str(target), b"PermitRootLogin no\n", "0644", check=lambda candidate: None)
+    assert target.read_text() == "PermitRootLogin no\n"
+
+
+def test_the_check_command_names_the_candidate_where_it_says_percent_s() -> None:
+    assert config_files.check_argv("/usr/sbin/sshd -t -f %s", "/etc/ssh/.tmp-1") == [
+        "/usr/sbin/sshd", "-t", "-f", "/etc/ssh/.tmp-1",
+    ]  # fmt: skip
