@@ -9,14 +9,14 @@ SCENARIOS ?= default traefik
 AAR_DOC := aar-doc --config-file .aar_doc.yml
 .DEFAULT_GOAL := demo
 
-.PHONY: help demo test test-vm test-swarm bench bench-smoke setup images demo-images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
+.PHONY: help demo test test-vm test-swarm bench bench-smoke setup checks images demo-images vm-image sandbox sandbox-down vm vm-down lint role-docs unit harness-test molecule
 
 help: ## This list of targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  %-14s %s\n", $$1, $$2 }'
 
 demo: demo-images sandbox ## Fresh machine -> local sandbox server serving the demo app over HTTPS
 
-test: lint unit images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
+test: checks images harness-test molecule ## Lint and unit tests first, then images, harness tests and Molecule scenarios
 
 test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU (about 17 min under emulation; its own CI stage)
 	harness/molecule-side-by-side.sh vm
@@ -24,9 +24,14 @@ test-vm: images vm-image ## The Molecule scenario on a cloud-like VM under QEMU 
 test-swarm: images ## The Molecule scenario on a Docker Swarm of three servers (its own CI stage, after the VM's)
 	harness/molecule-side-by-side.sh swarm
 
+# The sub-make of `checks` runs after its caller's setup: once is enough.
+ifeq ($(SETUP_DONE),1)
+setup: ;
+else
 setup: ## Host packages, Docker engine, Python tools and collections
 	harness/host-packages.sh
 	harness/setup.sh
+endif
 
 images: setup ## Build the local images (each only when its inputs changed)
 	python -m harness.images
@@ -59,6 +64,12 @@ bench-smoke: images ## The same benchmark with short measurements (checks that i
 
 role-docs: setup ## Regenerate each role README's generated part from its meta/argument_specs.yml (template: .aar_doc.yml)
 	for role in roles/*/; do $(AAR_DOC) "$$role" markdown > /dev/null; done
+
+# Neither needs the other nor any image, and each keeps about one core busy: on CI's two cores,
+# side by side, both take about as long as the unit tests alone (docs/results.md). Each one's
+# output is printed whole when it ends (--output-sync).
+checks: setup ## Lint and unit tests side by side (no images needed)
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint unit SETUP_DONE=1
 
 lint: setup ## yamllint, ansible-lint, ruff, role READMEs against their specs (no images needed)
 	yamllint -s .

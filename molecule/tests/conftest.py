@@ -90,11 +90,7 @@ TRAEFIK_ENGINE_INDEPENDENT_MODULES = [
 ]  # fmt: skip
 # The same within a module (default, where the source builds find the build cache warm): the
 # database's and the several apps' tests that do not go through the proxy, and a release that
-# fails before any switch (its health check, or its container exiting); the database's minor
-# upgrade runs in the traefik scenario, to even the two out.
-TRAEFIK_ENGINE_INDEPENDENT_TESTS = [
-    "test_database.py::test_minor_upgrade_replaces_the_container_and_keeps_every_row",
-]
+# fails before any switch (its health check, or its container exiting).
 ENGINE_INDEPENDENT_TESTS = [
     "test_deploy.py::test_release_failing_its_health_check_is_removed_and_the_live_one_keeps_serving",
     "test_deploy.py::test_a_code_only_build_reuses_the_installed_requirements",
@@ -118,6 +114,7 @@ ENGINE_INDEPENDENT_TESTS = [
             "test_database_network_is_internal_and_not_the_proxy_network",
             "test_port_5432_is_closed_from_outside",
             "test_major_version_change_is_refused_and_leaves_the_database_running",
+            "test_minor_upgrade_replaces_the_container_and_keeps_every_row",
             "test_broken_migration_stops_the_deploy_and_the_live_release_keeps_serving",
         )
     ),
@@ -215,7 +212,7 @@ def runs_here(test: str, scenario: str) -> bool:
         return False
     if module in MULTI_APP_MODULES and not host_vars.get("fastapi_apps"):
         return False
-    if module in TRAEFIK_ENGINE_INDEPENDENT_MODULES or test in TRAEFIK_ENGINE_INDEPENDENT_TESTS:
+    if module in TRAEFIK_ENGINE_INDEPENDENT_MODULES:
         return scenario == "traefik"
     engine_independent = module in ENGINE_INDEPENDENT_MODULES or test in ENGINE_INDEPENDENT_TESTS
     return not (scenario == "traefik" and engine_independent)

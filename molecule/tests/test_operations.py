@@ -53,9 +53,15 @@ def audit_entries(host: testinfra.host.Host) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def scenario_release_at_the_end() -> Iterator[None]:
-    """Ends on the scenario's own release, as the server was before."""
+def scenario_release_at_the_end(host: testinfra.host.Host) -> Iterator[None]:
+    """Ends on the scenario's own release, as the server was before. The module's deploys with
+    settings of their own name their release; where the release live at the start is live again
+    and no lock is left, a deploy with the scenario's settings made it so (the broken lock's),
+    and the same deploy again would change nothing."""
+    before = live_release(host)["release"]
     yield
+    if live_release(host)["release"] == before and not host.file(LOCK).exists:
+        return
     result = run_playbook(DEPLOY_PLAYBOOK, {"app_deploy_lock_break": True})
     assert result.returncode == 0, result.stdout[-3000:]
 
