@@ -9,13 +9,22 @@ when its replicas run the image asked for.
 
 A rollback returns the service to the release of its previous specification (Swarm keeps one),
 and the status entry point reports the service's replicas, each with its node and release.
+
+The app's processes (app_processes) are services of their own beside its web process's,
+`<app>-<process>`, found by their labels: the app's, and the process' name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.fastapi_deploy.toolkit.plugins.filter.releases import processes_settings
 from ansible_collections.fastapi_deploy.toolkit.plugins.filter.swarm import INVENTORY_LABEL
+
+# The labels of the app's services (roles/app/vars/main.yml, app_labels), and the one a process'
+# service adds (as a process' container does on one server).
+APP_LABEL = "fastapi-deploy.app"
+PROCESS_LABEL = "fastapi-deploy.process"
 
 # UpdateStatus states: an update still going, and how one ended.
 _UPDATING = {"updating", "rollback_started"}
@@ -173,18 +182,20 @@ def status_lines(
     tasks: list[dict[str, Any]],
     nodes: list[dict[str, Any]],
     app: str,
+    kind: str = "app",
 ) -> list[str]:
-    """What the status entry point reports of the app's service: the release it runs, its
-    replicas running of those asked for and the last update's state, then one line per replica:
-    its slot, node, state since when, release and image."""
+    """What the status entry point reports of the app's service (or of a process', `kind`
+    "process"): the release it runs, its replicas running of those asked for and the last
+    update's state, then one line per replica: its slot, node, state since when, release and
+    image."""
     if service is None:
-        return [f"app {app}: no Swarm service yet (deploy it first)"]
+        return [f"{kind} {app}: no Swarm service yet (deploy it first)"]
     found = replicas(tasks, nodes)
     asked = ((service.get("Spec") or {}).get("Mode") or {}).get("Replicated", {}).get("Replicas")
     update = service.get("UpdateStatus") or {}
     running = sum(1 for replica in found if replica["state"] == "running")
     lines = [
-        f"app {app}: service running {running_image(service)}, {running} of"
+        f"{kind} {app}: service running {running_image(service)}, {running} of"
         f" {asked if asked is not None else len(found)} replicas running, last update"
         f" {update.get('State') or 'none'}"
         + (f" ({update['Message']})" if update.get("Message") else "")
@@ -198,6 +209,61 @@ def status_lines(
     return lines
 
 
+def process_services(processes: list[dict[str, Any]], app: str) -> list[dict[str, Any]]:
+    """The Swarm services of the app's processes: `<app>-<process>`, each with its process'
+    command, replicas (its count), stop signal and grace period (its stop timeout)."""
+    return [
+        {
+            "name": f"{app}-{entry['name']}",
+            "process": entry["name"],
+            "command": entry["command"],
+            "replicas": entry["count"],
+            "stop_signal": entry["stop_signal"],
+            "stop_timeout": entry["stop_timeout"],
+        }
+        for entry in processes_settings(processes)
+    ]
+
+
+def _process_services_of(services: list[dict[str, Any]], app: str) -> list[dict[str, Any]]:
+    """The services of the app's processes among those listed, by name."""
+    found = [
+        service
+        for service in services
+        if ((service.get("Spec") or {}).get("Labels") or {}).get(APP_LABEL) == app
+        and PROCESS_LABEL in ((service.get("Spec") or {}).get("Labels") or {})
+    ]
+    return sorted(found, key=lambda service: str(service["Spec"].get("Name", "")))
+
+
+def process_services_removed(
+    services: list[dict[str, Any]], processes: list[dict[str, Any]], app: str
+) -> list[str]:
+    """The names of the app's process services (among those listed, as the manager inspects
+    them) whose process the app no longer declares: the services a run removes."""
+    declared = {service["name"] for service in process_services(processes, app)}
+    return [
+        str(service["Spec"].get("Name", ""))
+        for service in _process_services_of(services, app)
+        if service["Spec"].get("Name") not in declared
+    ]
+
+
+def process_status_lines(
+    services: list[dict[str, Any]],
+    tasks: list[dict[str, Any]],
+    nodes: list[dict[str, Any]],
+    app: str,
+) -> list[str]:
+    """What the status entry point reports of the app's process services (among those listed),
+    by name: each as status_lines reports the web process', with the tasks of that service."""
+    lines = []
+    for service in _process_services_of(services, app):
+        own = [task for task in tasks if task.get("ServiceID") == service.get("ID")]
+        lines += status_lines(service, own, nodes, str(service["Spec"].get("Name", "")), "process")
+    return lines
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -207,4 +273,7 @@ class FilterModule:
             "swarm_rollout": rollout,
             "swarm_previous_release": previous_release,
             "swarm_service_status": status_lines,
+            "swarm_process_services": process_services,
+            "swarm_process_services_removed": process_services_removed,
+            "swarm_process_status": process_status_lines,
         }

@@ -96,13 +96,19 @@ def test_bad_swarm_groups_stop_the_run_in_its_first_play_naming_the_group(
     assert "PLAY [Validate the inventory]" not in result.stdout
 
 
+PROCESSES = {"app_processes": [{"name": "worker", "command": ["arq", "app.WorkerSettings"]}]}
+
+
 @pytest.mark.parametrize(
-    "groups", [GOOD, {**GOOD, "swarm_database": ["db"]}], ids=["nodes", "nodes and a database"]
+    ("groups", "variables"),
+    [(GOOD, {}), ({**GOOD, "swarm_database": ["db"]}, {}), (GOOD, PROCESSES)],
+    ids=["nodes", "nodes and a database", "an app with a process"],
 )
-def test_a_good_swarm_passes_the_validation(tmp_path: Path, groups: dict[str, list[str]]) -> None:
-    result = ansible(
-        "ansible-playbook", "-i", str(inventory(tmp_path, groups, LOCAL)), "playbooks/validate.yml"
-    )
+def test_a_good_swarm_passes_the_validation(
+    tmp_path: Path, groups: dict[str, list[str]], variables: dict[str, Any]
+) -> None:
+    hosts = inventory(tmp_path, groups, LOCAL, **variables)
+    result = ansible("ansible-playbook", "-i", str(hosts), "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
@@ -144,6 +150,10 @@ BAD_VARIABLES = {
     ),
     "Traefik at the edge": (
         {"proxy_engine": "traefik"}, "proxy_engine: on a Docker Swarm (proxy_network_swarm)",
+    ),
+    "scheduled jobs": (
+        {"app_jobs": [{"name": "nightly", "command": ["true"], "schedule": "daily"}]},
+        "app_jobs: scheduled jobs are not supported on a Docker Swarm",
     ),
 }  # fmt: skip
 

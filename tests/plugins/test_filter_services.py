@@ -1,4 +1,5 @@
-"""The rollout of an app's Swarm service: done, failed (rolled back) or still going."""
+"""The rollout of an app's Swarm service: done, failed (rolled back) or still going; the
+services of its processes, those to remove and their status."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 from plugins.filter.services import (
     named,
     previous_release,
+    process_services,
+    process_services_removed,
+    process_status_lines,
     rollout,
     running_image,
     running_release,
@@ -173,3 +177,63 @@ def test_the_release_a_service_runs_is_its_specifications_app_release() -> None:
     running["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] = ["APP_RELEASE=1.1"]
     assert running_release(running) == "1.1"
     assert running_release(None) == ""
+
+
+def process_service(name: str, app: str = "app", process: str | None = "p") -> dict[str, Any]:
+    labels = {"fastapi-deploy.app": app, "fastapi-deploy.release": "r1"}
+    if process is not None:
+        labels["fastapi-deploy.process"] = process
+    return {
+        "ID": f"id-{name}",
+        "Spec": {"Name": name, "Labels": labels, "Mode": {"Replicated": {"Replicas": 1}},
+                 "TaskTemplate": {"ContainerSpec": {"Image": NEW}}},
+    }  # fmt: skip
+
+
+def test_each_process_is_a_service_named_after_the_app_with_its_settings_and_defaults() -> None:
+    declared = [
+        {"name": "worker", "command": ["arq", "app.Worker"]},
+        {"name": "mailer", "command": ["mail"], "count": 2, "stop_signal": "SIGINT",
+         "stop_timeout": 5},
+    ]  # fmt: skip
+    assert process_services(declared, "shop") == [
+        {"name": "shop-worker", "process": "worker", "command": ["arq", "app.Worker"],
+         "replicas": 1, "stop_signal": "SIGTERM", "stop_timeout": 30},
+        {"name": "shop-mailer", "process": "mailer", "command": ["mail"], "replicas": 2,
+         "stop_signal": "SIGINT", "stop_timeout": 5},
+    ]  # fmt: skip
+
+
+def test_the_service_of_a_process_no_longer_declared_is_removed_and_no_other() -> None:
+    services = [
+        process_service("app", process=None),
+        process_service("app-worker", process="worker"),
+        process_service("app-old", process="old"),
+        process_service("other-old", app="other", process="old"),
+    ]
+    declared = [{"name": "worker", "command": ["arq"]}]
+    assert process_services_removed(services, declared, "app") == ["app-old"]
+
+
+def test_every_process_service_is_removed_when_the_app_declares_none() -> None:
+    services = [process_service("app-b", process="b"), process_service("app-a", process="a")]
+    assert process_services_removed(services, [], "app") == ["app-a", "app-b"]
+
+
+def test_the_status_reports_each_process_service_with_its_own_replicas_only() -> None:
+    services = [process_service("app", process=None), process_service("app-worker", "app", "w")]
+    tasks = [
+        {**task(NEW), "ServiceID": "id-app", "Slot": 1, "NodeID": "n1"},
+        {**task(NEW), "ServiceID": "id-app-worker", "Slot": 1, "NodeID": "n2"},
+    ]
+    nodes = [{"ID": "n1", "Description": {"Hostname": "node-1"}},
+             {"ID": "n2", "Description": {"Hostname": "node-2"}}]  # fmt: skip
+    lines = process_status_lines(services, tasks, nodes, "app")
+    said = f"process app-worker: service running {NEW}, 1 of 1 replicas running"
+    assert lines[0].startswith(said)
+    assert len(lines) == 2
+    assert lines[1].startswith("replica 1 on node-2: running")
+
+
+def test_the_status_reports_no_process_service_for_an_app_without_processes() -> None:
+    assert process_status_lines([process_service("app", process=None)], [], [], "app") == []
