@@ -171,6 +171,7 @@ SWARM_MODULES = [
     "test_swarm_cluster.py",
     "test_swarm_apps.py",
     "test_swarm_database.py",
+    "test_swarm_edge.py",
     "test_swarm_node_loss.py",
 ]
 
@@ -493,6 +494,24 @@ def served_certificate_serial(
         )
 
     return serial
+
+
+def verified_certificate(
+    client: testinfra.host.Host, site: Site, cafile: str, *x509_args: str
+) -> str:
+    """What `openssl x509 -noout <x509_args>` says of the certificate served for the site's
+    domain, from the client, if its chain verifies against cafile; "" otherwise."""
+    result = client.run(
+        f"openssl s_client -connect {site.domain}:443 -servername {site.domain} "
+        f"-CAfile {cafile} -verify_return_error </dev/null 2>/dev/null "
+        f"| openssl x509 -noout {' '.join(x509_args)}"
+    )
+    return result.stdout.strip() if result.rc == 0 else ""
+
+
+def served_serial(client: testinfra.host.Host, site: Site, cafile: str) -> str:
+    """Serial of the certificate served, if it verifies against cafile; "" otherwise."""
+    return verified_certificate(client, site, cafile, "-serial")
 
 
 @dataclass

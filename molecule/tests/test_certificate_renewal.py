@@ -29,6 +29,7 @@ from conftest import (
     load_through_proxy,
     run_alert_checks,
     run_playbook,
+    served_serial,
 )
 
 from harness.common import APP_PLAYBOOK, wait_until
@@ -51,16 +52,6 @@ def short_lived_settings(inventory_vars: dict[str, Any]) -> dict[str, object]:
         "proxy_renew_interval": "5s",
         "proxy_certificates_duration_hours": 1,
     }
-
-
-def served_serial(client: testinfra.host.Host, site: Site, cafile: str) -> str:
-    """Serial of the certificate served, if it verifies against cafile; "" otherwise."""
-    result = client.run(
-        f"openssl s_client -connect {site.domain}:443 -servername {site.domain} "
-        f"-CAfile {cafile} -verify_return_error </dev/null 2>/dev/null "
-        "| openssl x509 -noout -serial"
-    )
-    return result.stdout.strip() if result.rc == 0 else ""
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ service's UpdateStatus: `completed` for an update that went through, `rollback_c
 when its replicas run the image asked for.
 
 A rollback returns the service to the release of its previous specification (Swarm keeps one),
-and the status entry point reports the service's replicas, each with its node and release.
+and the status entry point reports the service's replicas, each with its node and release. A
+database restore scales the services on the database's network to none while it restores.
 
 The app's processes (app_processes) are services of their own beside its web process's,
 `<app>-<process>`, found by their labels: the app's, and the process' name.
@@ -264,6 +265,25 @@ def process_status_lines(
     return lines
 
 
+def services_on_network(
+    services: list[dict[str, Any]], network_id: str, network_name: str
+) -> list[dict[str, Any]]:
+    """The replicated services whose tasks join the network (by its ID, as Swarm records it, or
+    its name), each with the replicas its specification asks for, by name: those a database
+    restore scales to none and back (docker_swarm_info's services with verbose_output)."""
+    found = []
+    for service in services:
+        spec = service.get("Spec") or {}
+        attached = [
+            str(network.get("Target", ""))
+            for network in (spec.get("TaskTemplate") or {}).get("Networks") or []
+        ]
+        replicated = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
+        if replicated is not None and {network_id, network_name} & set(attached):
+            found.append({"name": str(spec.get("Name", "")), "replicas": int(replicated)})
+    return sorted(found, key=lambda service: service["name"])
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -276,4 +296,5 @@ class FilterModule:
             "swarm_process_services": process_services,
             "swarm_process_services_removed": process_services_removed,
             "swarm_process_status": process_status_lines,
+            "swarm_services_on_network": services_on_network,
         }

@@ -16,6 +16,7 @@ from plugins.filter.services import (
     rollout,
     running_image,
     running_release,
+    services_on_network,
     status_lines,
 )
 
@@ -237,3 +238,32 @@ def test_the_status_reports_each_process_service_with_its_own_replicas_only() ->
 
 def test_the_status_reports_no_process_service_for_an_app_without_processes() -> None:
     assert process_status_lines([process_service("app", process=None)], [], [], "app") == []
+
+
+def on_networks(name: str, targets: list[str], replicas: int | None = 2) -> dict[str, Any]:
+    mode = {"Replicated": {"Replicas": replicas}} if replicas is not None else {"Global": {}}
+    networks = [{"Target": target} for target in targets]
+    return {"Spec": {"Name": name, "Mode": mode, "TaskTemplate": {"Networks": networks}}}
+
+
+def test_the_services_on_the_database_network_are_found_with_their_replicas_by_name() -> None:
+    services = [
+        on_networks("web", ["edge-id", "db-id"], 3),
+        on_networks("api", ["db-id"], 2),
+        on_networks("static", ["edge-id"]),
+        on_networks("stopped", ["db-id"], 0),
+    ]
+    assert services_on_network(services, "db-id", "postgres") == [
+        {"name": "api", "replicas": 2},
+        {"name": "stopped", "replicas": 0},
+        {"name": "web", "replicas": 3},
+    ]
+
+
+def test_a_service_naming_the_network_is_found_and_a_global_one_is_not() -> None:
+    services = [on_networks("web", ["postgres"]), on_networks("agent", ["db-id"], None)]
+    assert services_on_network(services, "db-id", "postgres") == [{"name": "web", "replicas": 2}]
+
+
+def test_no_service_on_the_network_finds_none() -> None:
+    assert services_on_network([on_networks("web", ["edge-id"]), {}], "db-id", "postgres") == []
